@@ -1,0 +1,237 @@
+#include "actors/cart_actor.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/metrics.hpp"
+#include "actors/snapshot_writer.hpp"
+#include "actors/store_pool.hpp"
+#include "domain/catalog.hpp"
+#include "domain/time.hpp"
+
+namespace cartd {
+
+namespace {
+
+using self_ptr = cart_actor::stateful_pointer<cart_actor_state>;
+using reply_fn = std::function<void(cart_reply)>;
+
+cart_reply unavailable(const char* what) {
+  return cart_reply::failure(make_error(error_code::unavailable, what));
+}
+
+cart_reply not_found() {
+  return cart_reply::failure(make_error(error_code::not_found, "no such cart"));
+}
+
+void dispatch(self_ptr self, cart_request req, reply_fn done, int attempt);
+
+/// Loads the last committed snapshot once, before the first command that needs it.
+void with_loaded(self_ptr self, std::function<void()> next, reply_fn done) {
+  if (self->state.loaded) return next();
+  auto id = self->state.id;
+  call_store<std::optional<cart>>(
+      self, self->state.deps.store_pool, self->state.deps.io_timeout, true,
+      [id](store& s) { return s.load_cart(id); },
+      [self, next = std::move(next), done](std::optional<std::optional<cart>> loaded) {
+        if (!loaded) return done(unavailable("the store did not answer"));
+        self->state.current = std::move(*loaded);
+        self->state.loaded = true;
+        next();
+      });
+}
+
+/// Writes `unit`; on commit adopts `next` and replies it. A version conflict means someone else
+/// wrote the cart (a merge): reload and run the command again, once.
+void persist(self_ptr self, write_unit unit, cart next, cart_request req, reply_fn done,
+             int attempt) {
+  self->request(self->state.deps.writer, self->state.deps.io_timeout, std::move(unit))
+      .await(
+          [self, next = std::move(next), req, done, attempt](write_status st) mutable {
+            if (st == write_status::committed) {
+              self->state.current = next;
+              return done(cart_reply::success(std::move(next)));
+            }
+            self->state.loaded = false;
+            if (attempt > 0) {
+              return done(cart_reply::failure(
+                  make_error(error_code::conflict, "the cart changed concurrently; retry")));
+            }
+            with_loaded(self, [self, req, done]() { dispatch(self, req, done, 1); }, done);
+          },
+          [self, done](caf::error&) {
+            // The write may still land: reload before trusting memory again.
+            self->state.loaded = false;
+            done(unavailable("the snapshot was not confirmed in time"));
+          });
+}
+
+void apply(self_ptr self, const cart_request& req, result<cart> next, reply_fn done,
+           int attempt) {
+  if (!next) return done(cart_reply::failure(next.error()));
+  auto expected = self->state.current ? self->state.current->version : 0;
+  write_unit unit{{cart_write{*next, expected}}};
+  persist(self, std::move(unit), std::move(*next), req, std::move(done), attempt);
+}
+
+/// Fetches the catalog offer for a variant, then continues with it (or refuses).
+void with_offer(self_ptr self, const product_id& p, const variant_id& v,
+                std::function<void(variant_offer)> next, reply_fn done) {
+  call_store<std::optional<product>>(
+      self, self->state.deps.store_pool, self->state.deps.io_timeout, true,
+      [p](store& s) { return s.get_product(p); },
+      [v, p, next = std::move(next), done](std::optional<std::optional<product>> found) {
+        if (!found) return done(unavailable("the catalog did not answer"));
+        std::optional<variant_offer> offer = *found ? offer_for(**found, v) : std::nullopt;
+        if (!offer) {
+          return done(cart_reply::failure(make_error(
+              error_code::unknown_product, "unknown product " + p.value + " variant " + v.value)));
+        }
+        next(std::move(*offer));
+      });
+}
+
+void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, reply_fn done,
+           int attempt) {
+  cart_request lend{cmd.source, req.who, std::nullopt, lend_for_merge{}};
+  self->request(self->state.deps.registry, self->state.deps.io_timeout, std::move(lend))
+      .await(
+          [self, req, cmd, done, attempt](cart_reply& source) {
+            if (!source.ok) {
+              if (source.error.code == error_code::not_found)
+                source.error.detail = "no such source cart";
+              return done(cart_reply::failure(source.error));
+            }
+            auto& target = *self->state.current;
+            auto merged = merge_carts(target, source.state, cmd.strategy,
+                                      self->state.deps.limits, now_ms());
+            if (!merged) return done(cart_reply::failure(merged.error()));
+            write_unit unit{{cart_write{merged->target, target.version},
+                             cart_write{merged->source, source.state.version}}};
+            auto registry = self->state.deps.registry;
+            auto who = req.who;
+            auto source_id = cmd.source;
+            // Either way the source's stored state may have moved: it reloads before its next
+            // command.
+            reply_fn notify = [registry, who, source_id, done](cart_reply r) {
+              caf::anon_send(registry, cart_request{source_id, who, std::nullopt, reload_cart{}});
+              done(std::move(r));
+            };
+            persist(self, std::move(unit), std::move(merged->target), req, notify, attempt);
+          },
+          [done](caf::error&) { done(unavailable("the source cart did not answer")); });
+}
+
+void dispatch(self_ptr self, cart_request req, reply_fn done, int attempt) {
+  auto& st = self->state;
+  auto now = now_ms();
+  if (auto* c = std::get_if<create_cart>(&req.command)) {
+    if (st.current) return done(cart_reply::failure(make_error(error_code::conflict, "cart exists")));
+    cart fresh = new_cart(st.id, req.who, c->currency, c->region, now);
+    st.deps.stats->carts_created.Increment();
+    write_unit unit{{cart_write{fresh, 0}}};
+    return persist(self, std::move(unit), std::move(fresh), req, std::move(done), attempt);
+  }
+  if (std::holds_alternative<reload_cart>(req.command)) {
+    st.loaded = false;
+    return done(not_found());
+  }
+  if (std::holds_alternative<fail_cart>(req.command)) {
+    throw std::runtime_error("supervision drill: cart actor fails on purpose");
+  }
+  if (!st.current || st.current->status == cart_status::deleted || !can_access(*st.current, req.who))
+    return done(not_found());
+  const cart& cur = *st.current;
+  if (std::holds_alternative<get_cart>(req.command) ||
+      std::holds_alternative<lend_for_merge>(req.command)) {
+    return done(cart_reply::success(cur));
+  }
+  if (auto err = check_version(cur, req.if_match)) return done(cart_reply::failure(*err));
+  const auto& limits = st.deps.limits;
+  if (auto* a = std::get_if<add_item_cmd>(&req.command)) {
+    auto qty = a->quantity;
+    return with_offer(
+        self, a->product, a->variant,
+        [self, req, done, attempt, qty](variant_offer offer) {
+          auto& s = self->state;
+          auto next = cartd::add_item(*s.current, offer, qty, s.deps.limits,
+                                      item_id{new_uuid_v7(now_ms())}, now_ms());
+          if (next) s.deps.stats->items_added.Increment();
+          apply(self, req, std::move(next), done, attempt);
+        },
+        done);
+  }
+  if (auto* q = std::get_if<set_item_quantity_cmd>(&req.command)) {
+    const cart_item* line = find_item(cur, q->item);
+    if (!line) return done(cart_reply::failure(make_error(error_code::not_found, "no such item")));
+    if (q->quantity == 0 || cur.status != cart_status::active)
+      return apply(self, req, set_item_quantity(cur, q->item, q->quantity, std::nullopt, limits, now),
+                   done, attempt);
+    auto item = q->item;
+    auto qty = q->quantity;
+    return with_offer(
+        self, line->product, line->variant,
+        [self, req, done, attempt, item, qty](variant_offer offer) {
+          auto& s = self->state;
+          apply(self, req,
+                set_item_quantity(*s.current, item, qty, offer, s.deps.limits, now_ms()), done,
+                attempt);
+        },
+        done);
+  }
+  if (auto* r = std::get_if<remove_item_cmd>(&req.command))
+    return apply(self, req, remove_item(cur, r->item, now), done, attempt);
+  if (auto* p = std::get_if<patch_cart_cmd>(&req.command))
+    return apply(self, req, patch_cart(cur, p->patch, now), done, attempt);
+  if (std::holds_alternative<delete_cart_cmd>(req.command))
+    return apply(self, req, delete_cart(cur, now), done, attempt);
+  if (auto* m = std::get_if<merge_cart>(&req.command)) return merge(self, req, *m, done, attempt);
+  done(cart_reply::failure(make_error(error_code::internal, "unknown cart command")));
+}
+
+void schedule_idle_check(self_ptr self, std::chrono::milliseconds after) {
+  self->delayed_send(self, after, idle_atom::value);
+}
+
+}  // namespace
+
+cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps deps) {
+  self->state.id = std::move(id);
+  self->state.deps = std::move(deps);
+  self->state.last_active_ms = now_ms();
+  schedule_idle_check(self, self->state.deps.idle_timeout);
+  return {
+      [self](cart_request& req) -> caf::result<cart_reply> {
+        auto& st = self->state;
+        st.deps.stats->cart_mailbox_depth.Decrement();
+        st.last_active_ms = now_ms();
+        auto rp = self->make_response_promise<cart_reply>();
+        auto start = std::chrono::steady_clock::now();
+        reply_fn done = [self, rp, start](cart_reply r) mutable {
+          std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+          self->state.deps.stats->cart_message_seconds.Observe(took.count());
+          rp.deliver(std::move(r));
+        };
+        bool needs_state = !std::holds_alternative<reload_cart>(req.command);
+        if (!needs_state) {
+          dispatch(self, std::move(req), done, 0);
+        } else {
+          with_loaded(
+              self, [self, req = std::move(req), done]() { dispatch(self, req, done, 0); }, done);
+        }
+        return rp;
+      },
+      [self](idle_atom) {
+        auto& st = self->state;
+        auto idle_for = std::chrono::milliseconds(now_ms() - st.last_active_ms);
+        if (idle_for >= st.deps.idle_timeout) {
+          caf::anon_send(st.deps.registry, passivate_atom::value, st.id.value,
+                         caf::actor_cast<caf::actor>(self));
+        } else {
+          schedule_idle_check(self, st.deps.idle_timeout - idle_for);
+        }
+      },
+      [self](passivate_atom) { self->quit(); },
+  };
+}
+
+}  // namespace cartd

@@ -1,0 +1,37 @@
+#pragma once
+// One actor per live cart. It handles commands strictly one after another: every store call and
+// snapshot write is awaited (the mailbox is held), so no later command sees uncommitted state,
+// and replies leave in order.
+#include <caf/actor.hpp>
+
+#include <chrono>
+
+#include "actors/cart_protocol.hpp"
+
+namespace cartd {
+
+class metrics;
+
+struct cart_deps {
+  caf::actor registry;
+  caf::actor store_pool;
+  caf::actor writer;
+  metrics* stats = nullptr;
+  cart_limits limits;
+  std::chrono::milliseconds idle_timeout{300000};
+  std::chrono::milliseconds io_timeout{4000};
+};
+
+struct cart_actor_state;
+cart_actor::behavior_type cart_behavior(cart_actor::stateful_pointer<cart_actor_state> self,
+                                        cart_id id, cart_deps deps);
+
+struct cart_actor_state {
+  cart_id id;
+  cart_deps deps;
+  std::optional<cart> current;  ///< the last committed state; nothing when the cart is unknown
+  bool loaded = false;
+  std::int64_t last_active_ms = 0;
+};
+
+}  // namespace cartd

@@ -1,0 +1,68 @@
+#pragma once
+// The cart protocol: every command a cart actor takes, the one reply type, and the typed actor
+// alias. Read with domain/cart.hpp for the whole cart.
+#include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/atom.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "domain/cart.hpp"
+#include "domain/errors.hpp"
+#include "domain/identity.hpp"
+
+namespace cartd {
+
+// Commands (imperative). Each is answered with one cart_reply.
+struct create_cart { std::string currency; std::string region; };
+struct get_cart {};
+struct add_item_cmd { product_id product; variant_id variant; std::int32_t quantity = 0; };
+struct set_item_quantity_cmd { item_id item; std::int32_t quantity = 0; };
+struct remove_item_cmd { item_id item; };
+struct patch_cart_cmd { cart_patch patch; };
+struct delete_cart_cmd {};
+struct merge_cart { cart_id source; merge_strategy strategy = merge_strategy::sum; };
+/// Sent by a merge target to its source: answers the source's state if `who` may merge it.
+struct lend_for_merge {};
+/// The stored snapshot moved under this actor (a merge wrote it): reload before the next command.
+struct reload_cart {};
+/// Supervision drill: the actor fails as a bug would, so restarts can be exercised and tested.
+struct fail_cart {};
+
+using cart_command = std::variant<create_cart, get_cart, add_item_cmd, set_item_quantity_cmd,
+                                  remove_item_cmd, patch_cart_cmd, delete_cart_cmd, merge_cart,
+                                  lend_for_merge, reload_cart, fail_cart>;
+
+struct cart_request {
+  cart_id target;
+  principal who;
+  std::optional<std::uint64_t> if_match;
+  cart_command command;
+};
+
+/// The answer to every command: the cart after it, or why it was refused.
+struct cart_reply {
+  bool ok = false;
+  cart state;
+  domain_error error;
+
+  static cart_reply success(cart c) { return {true, std::move(c), {}}; }
+  static cart_reply failure(domain_error e) { return {false, {}, std::move(e)}; }
+};
+
+using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+
+using cart_actor = caf::typed_actor<caf::replies_to<cart_request>::with<cart_reply>,
+                                    caf::reacts_to<idle_atom>, caf::reacts_to<passivate_atom>>;
+
+}  // namespace cartd
+
+// Local-only for now: the cluster issue gives these an `inspect` and registers them remotely.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cartd::cart_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cartd::cart_reply)

@@ -1,0 +1,105 @@
+#include "actors/cart_registry.hpp"
+
+#include <caf/all.hpp>
+
+#include <unordered_map>
+
+#include "actors/metrics.hpp"
+
+namespace cartd {
+
+namespace {
+
+struct registry_state {
+  cart_deps deps;
+  std::shared_ptr<const placement> where;
+  std::shared_ptr<registry_stats> stats;
+  std::unordered_map<std::string, cart_actor> carts;
+  std::unordered_map<caf::actor_addr, std::string> ids;
+};
+
+using self_ptr = caf::stateful_actor<registry_state>*;
+
+void forget(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto it = st.carts.find(id);
+  if (it == st.carts.end()) return;
+  st.ids.erase(it->second.address());
+  st.carts.erase(it);
+  st.stats->live = static_cast<std::int64_t>(st.carts.size());
+  st.deps.stats->carts_live.Set(static_cast<double>(st.carts.size()));
+}
+
+cart_actor& find_or_spawn(self_ptr self, const cart_id& id) {
+  auto& st = self->state;
+  auto it = st.carts.find(id.value);
+  if (it != st.carts.end()) return it->second;
+  auto deps = st.deps;
+  deps.registry = caf::actor_cast<caf::actor>(self);
+  auto a = self->spawn(cart_behavior, id, deps);
+  self->monitor(a);
+  st.ids.emplace(a.address(), id.value);
+  st.stats->spawned++;
+  st.deps.stats->carts_spawned.Increment();
+  auto& slot = st.carts.emplace(id.value, std::move(a)).first->second;
+  st.stats->live = static_cast<std::int64_t>(st.carts.size());
+  st.deps.stats->carts_live.Set(static_cast<double>(st.carts.size()));
+  return slot;
+}
+
+caf::behavior registry(self_ptr self, cart_deps deps, std::shared_ptr<const placement> where,
+                       std::shared_ptr<registry_stats> stats) {
+  self->state.deps = std::move(deps);
+  self->state.where = std::move(where);
+  self->state.stats = std::move(stats);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto it = st.ids.find(dm.source);
+    if (it == st.ids.end()) return;  // passivated earlier
+    std::string id = it->second;
+    forget(self, id);
+    if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
+      // Failed: the next message for this cart spawns a fresh actor from the last snapshot.
+      st.stats->restarted++;
+      st.deps.stats->cart_restarts.Increment();
+    }
+  });
+  self->set_exit_handler([self](caf::exit_msg& em) {
+    // Shutdown: the carts are not linked to us (a failing cart must not take the registry
+    // down), so stop each of them explicitly.
+    for (auto& [id, a] : self->state.carts) self->send_exit(a, em.reason);
+    self->quit(em.reason);
+  });
+  return {
+      [self](cart_request& req) -> caf::result<cart_reply> {
+        auto& st = self->state;
+        if (st.where->owner_of(req.target) != st.where->local_node()) {
+          return cart_reply::failure(
+              make_error(error_code::unavailable, "the cart's owner node is not reachable"));
+        }
+        auto& target = find_or_spawn(self, req.target);
+        st.deps.stats->cart_mailbox_depth.Increment();
+        return self->delegate(target, std::move(req));
+      },
+      [self](passivate_atom, const std::string& id, const caf::actor& who) {
+        auto& st = self->state;
+        auto it = st.carts.find(id);
+        if (it == st.carts.end() || it->second.address() != who.address()) return;
+        // Everything this registry forwarded is already in the cart's mailbox, ahead of this.
+        self->send(it->second, passivate_atom::value);
+        st.stats->passivated++;
+        st.deps.stats->carts_passivated.Increment();
+        forget(self, id);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_cart_registry(caf::actor_system& sys, cart_deps deps,
+                               std::shared_ptr<const placement> where,
+                               std::shared_ptr<registry_stats> stats) {
+  return sys.spawn(registry, std::move(deps), std::move(where), std::move(stats));
+}
+
+}  // namespace cartd

@@ -1,0 +1,133 @@
+#include "actors/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace cartd {
+
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+const Histogram::BucketBoundaries& latency_buckets() {
+  static const Histogram::BucketBoundaries b{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                             0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                             1,      2.5,     5};
+  return b;
+}
+
+const Histogram::BucketBoundaries& batch_buckets() {
+  static const Histogram::BucketBoundaries b{1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+  return b;
+}
+
+// Families are built before the member references that point into them, so they are created
+// through this helper in the member initialiser list.
+template <class Builder>
+auto& family(Builder&& b, prometheus::Registry& r) {
+  return b.Register(r);
+}
+
+std::shared_ptr<prometheus::Registry> make_registry() {
+  return std::make_shared<prometheus::Registry>();
+}
+
+}  // namespace
+
+
+metrics::metrics()
+    : registry_(make_registry()),
+      carts_live(family(BuildGauge().Name("cartd_actors_live").Help("Live actors by kind"),
+                        *registry_)
+                     .Add({{"kind", "cart"}})),
+      carts_spawned(family(BuildCounter().Name("cartd_actors_spawned_total")
+                               .Help("Actors spawned by kind"), *registry_)
+                        .Add({{"kind", "cart"}})),
+      carts_passivated(family(BuildCounter().Name("cartd_actors_passivated_total")
+                                  .Help("Actors passivated after their idle timeout"), *registry_)
+                           .Add({{"kind", "cart"}})),
+      cart_restarts(family(BuildCounter().Name("cartd_actor_restarts_total")
+                               .Help("Actors that failed and were restarted from their snapshot"),
+                           *registry_)
+                        .Add({{"kind", "cart"}})),
+      cart_mailbox_depth(family(BuildGauge().Name("cartd_actor_mailbox_depth")
+                                    .Help("Messages queued for actors of a kind, not yet handled"),
+                                *registry_)
+                             .Add({{"kind", "cart"}})),
+      cart_message_seconds(family(BuildHistogram().Name("cartd_actor_message_seconds")
+                                      .Help("Time to handle one message, store I/O included"),
+                                  *registry_)
+                               .Add({{"kind", "cart"}}, latency_buckets())),
+      snapshot_batch_size(family(BuildHistogram().Name("cartd_snapshot_batch_size")
+                                     .Help("Cart snapshot writes per group-commit transaction"),
+                                 *registry_)
+                              .Add({}, batch_buckets())),
+      snapshot_commit_seconds(family(BuildHistogram().Name("cartd_snapshot_commit_seconds")
+                                         .Help("Duration of one group-commit transaction"),
+                                     *registry_)
+                                  .Add({}, latency_buckets())),
+      snapshot_queue_depth(family(BuildGauge().Name("cartd_snapshot_queue_depth")
+                                      .Help("Snapshot writes waiting for a transaction"),
+                                  *registry_)
+                               .Add({})),
+      version_conflicts(family(BuildCounter().Name("cartd_version_conflicts_total")
+                                   .Help("Snapshot writes refused because the stored version moved"),
+                               *registry_)
+                            .Add({})),
+      store_jobs_in_flight(family(BuildGauge().Name("cartd_store_jobs_in_flight")
+                                      .Help("Blocking store calls running on store workers"),
+                                  *registry_)
+                               .Add({})),
+      store_job_failures(family(BuildCounter().Name("cartd_store_job_failures_total")
+                                    .Help("Store calls that failed (store down, I/O error)"),
+                                *registry_)
+                             .Add({})),
+      carts_created(family(BuildCounter().Name("cartd_carts_created_total")
+                               .Help("Carts created"), *registry_)
+                        .Add({})),
+      items_added(family(BuildCounter().Name("cartd_items_added_total")
+                             .Help("Add-item commands committed"), *registry_)
+                      .Add({})) {
+  http_requests_ = &BuildCounter()
+                        .Name("cartd_http_requests_total")
+                        .Help("HTTP requests by route, method and status")
+                        .Register(*registry_);
+  http_duration_ = &BuildHistogram()
+                        .Name("cartd_http_request_duration_seconds")
+                        .Help("HTTP request latency by route")
+                        .Register(*registry_);
+}
+
+void metrics::observe_http(const std::string& route, const char* method, int status,
+                           double seconds) {
+  std::string key = route;
+  key += '\x1f';
+  key += method;
+  key += '\x1f';
+  key += std::to_string(status);
+  prometheus::Counter* counter = nullptr;
+  prometheus::Histogram* histogram = nullptr;
+  {
+    std::lock_guard<std::mutex> guard(http_mtx_);
+    auto& c = http_counters_[key];
+    if (!c) {
+      c = &http_requests_->Add(
+          {{"route", route}, {"method", method}, {"status", std::to_string(status)}});
+    }
+    counter = c;
+    auto& h = http_histograms_[route];
+    if (!h) h = &http_duration_->Add({{"route", route}}, latency_buckets());
+    histogram = h;
+  }
+  counter->Increment();
+  histogram->Observe(seconds);
+}
+
+std::string metrics::render() const {
+  prometheus::TextSerializer serializer;
+  return serializer.Serialize(registry_->Collect());
+}
+
+}  // namespace cartd

@@ -1,0 +1,56 @@
+#pragma once
+// Every metric of cartd, declared once. Families are created in metrics.cpp; code holds
+// references to the children it updates. Rendered at /metrics by http/routes_health.cpp.
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace cartd {
+
+class metrics {
+  // First member: the families below are registered in it during construction.
+  std::shared_ptr<prometheus::Registry> registry_;
+
+ public:
+  metrics();
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  std::string render() const;
+
+  /// One HTTP request finished: counts it by route, method and status and times it by route.
+  void observe_http(const std::string& route, const char* method, int status, double seconds);
+
+  // Actors (kind="cart").
+  prometheus::Gauge& carts_live;
+  prometheus::Counter& carts_spawned;
+  prometheus::Counter& carts_passivated;
+  prometheus::Counter& cart_restarts;
+  prometheus::Gauge& cart_mailbox_depth;
+  prometheus::Histogram& cart_message_seconds;
+  // Snapshot writer.
+  prometheus::Histogram& snapshot_batch_size;
+  prometheus::Histogram& snapshot_commit_seconds;
+  prometheus::Gauge& snapshot_queue_depth;
+  prometheus::Counter& version_conflicts;
+  // Store workers.
+  prometheus::Gauge& store_jobs_in_flight;
+  prometheus::Counter& store_job_failures;
+  // Business figures.
+  prometheus::Counter& carts_created;
+  prometheus::Counter& items_added;
+
+ private:
+  prometheus::Family<prometheus::Counter>* http_requests_;
+  prometheus::Family<prometheus::Histogram>* http_duration_;
+  std::mutex http_mtx_;
+  std::unordered_map<std::string, prometheus::Counter*> http_counters_;
+  std::unordered_map<std::string, prometheus::Histogram*> http_histograms_;
+};
+
+}  // namespace cartd

@@ -1,0 +1,50 @@
+#include "actors/system.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/snapshot_writer.hpp"
+#include "actors/store_pool.hpp"
+
+namespace cartd {
+
+node_runtime::node_runtime(const config& cfg, store& s, metrics& m)
+    : cfg_(cfg), store_(s), metrics_(m) {
+  // Work stealing sleeps between polls, which costs ~150 µs per hop on this kind of VM: the
+  // sharing scheduler is the default (see ../shared/NOTES.md), stealing stays selectable.
+  caf_cfg_.set("scheduler.policy", cfg.actors.scheduler == "sharing" ? caf::atom("sharing")
+                                                                      : caf::atom("stealing"));
+  caf_cfg_.set("scheduler.max-threads", static_cast<size_t>(cfg.actors.threads));
+  caf_cfg_.set("work-stealing.moderate-poll-attempts", static_cast<size_t>(0));
+  caf_cfg_.set("logger.verbosity", caf::atom("quiet"));
+  system_ = std::make_unique<caf::actor_system>(caf_cfg_);
+
+  store_pool_ = spawn_store_pool(*system_, s, m, cfg.store.workers);
+  writer_options wo;
+  wo.batch_max = cfg.store.group_commit ? cfg.store.batch_max : 1;
+  wo.max_in_flight = 1;
+  writer_ = spawn_snapshot_writer(*system_, s, m, wo);
+
+  cart_deps deps;
+  deps.store_pool = store_pool_;
+  deps.writer = writer_;
+  deps.stats = &m;
+  deps.limits = cart_limits{cfg.cart.max_quantity_per_line, cfg.cart.max_lines};
+  deps.idle_timeout = cfg.cart.idle_timeout;
+  deps.io_timeout = cfg.http.request_timeout * 4 / 5;
+  registry_ = spawn_cart_registry(*system_, deps,
+                                  std::make_shared<local_placement>(cfg.node.name), stats_);
+}
+
+node_runtime::~node_runtime() { shutdown(); }
+
+void node_runtime::shutdown() {
+  if (!system_) return;
+  // The registry goes first: its carts are linked to nothing, so stop them through it, then
+  // the writer (its queue is empty once no cart is waiting), then the store workers.
+  for (auto* a : {&registry_, &writer_, &store_pool_}) {
+    if (*a) caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+  }
+  system_.reset();
+}
+
+}  // namespace cartd

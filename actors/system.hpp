@@ -1,0 +1,47 @@
+#pragma once
+// The actor side of a node: the CAF system and the long-lived actors every request reaches.
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include <memory>
+
+#include "actors/cart_registry.hpp"
+#include "actors/metrics.hpp"
+#include "config/config.hpp"
+#include "persistence/store.hpp"
+
+namespace cartd {
+
+class node_runtime {
+ public:
+  node_runtime(const config& cfg, store& s, metrics& m);
+  ~node_runtime();
+  node_runtime(const node_runtime&) = delete;
+  node_runtime& operator=(const node_runtime&) = delete;
+
+  caf::actor_system& system() { return *system_; }
+  const caf::actor& registry() const { return registry_; }
+  const caf::actor& store_pool() const { return store_pool_; }
+  const caf::actor& writer() const { return writer_; }
+  const registry_stats& carts() const { return *stats_; }
+  metrics& stats() { return metrics_; }
+  store& db() { return store_; }
+  const config& settings() const { return cfg_; }
+
+  /// Stops the long-lived actors (after the HTTP side stopped); pending writes finish first.
+  void shutdown();
+
+ private:
+  const config& cfg_;
+  store& store_;
+  metrics& metrics_;
+  caf::actor_system_config caf_cfg_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::shared_ptr<registry_stats> stats_ = std::make_shared<registry_stats>();
+  caf::actor store_pool_;
+  caf::actor writer_;
+  caf::actor registry_;
+};
+
+}  // namespace cartd

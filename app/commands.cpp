@@ -1,0 +1,134 @@
+#include "app/commands.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/system.hpp"
+#include "config/config.hpp"
+#include "domain/time.hpp"
+#include "http/auth.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "http/service.hpp"
+#include "persistence/store.hpp"
+
+namespace cartd {
+
+namespace {
+
+bool load(const std::string& path, config& cfg) {
+  std::vector<std::string> errors;
+  if (load_config(path, cartd_environment(), cfg, errors)) return true;
+  std::cerr << "cartd: invalid configuration:\n";
+  for (const auto& e : errors) std::cerr << "  - " << e << "\n";
+  return false;
+}
+
+/// CARTD_AUTH_JWT_SECRET, else a secret made on first start and kept in the data directory.
+std::string jwt_secret(const config& cfg) {
+  if (!cfg.auth.jwt_secret.empty()) return cfg.auth.jwt_secret;
+  auto dir = std::filesystem::path(cfg.data_dir());
+  std::filesystem::create_directories(dir);
+  auto file = dir / "jwt_secret";
+  std::string secret;
+  if (std::ifstream in(file); in) std::getline(in, secret);
+  if (secret.size() >= 16) return secret;
+  secret = random_token(48);
+  {
+    std::ofstream out(file, std::ios::trunc);
+    out << secret << "\n";
+  }
+  ::chmod(file.c_str(), 0600);
+  return secret;
+}
+
+jwt_settings jwt_of(const config& cfg) {
+  return jwt_settings{jwt_secret(cfg), cfg.auth.issuer, cfg.auth.audience, 60};
+}
+
+}  // namespace
+
+int run_migrate(const std::string& config_path) {
+  config cfg;
+  if (!load(config_path, cfg)) return 2;
+  try {
+    auto db = open_store(cfg.store.url);
+    int applied = db->migrate();
+    std::cout << "cartd: " << applied << " migration(s) applied to " << db->kind() << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "cartd: migrate failed: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int run_token(const std::string& config_path, const token_options& opts) {
+  config cfg;
+  if (!load(config_path, cfg)) return 2;
+  millis ttl{};
+  if (!parse_duration(opts.ttl, ttl) || ttl.count() < 1000) {
+    std::cerr << "cartd: --ttl must be a duration like 15m or 1h\n";
+    return 2;
+  }
+  std::cout << mint_jwt(jwt_of(cfg), opts.sub, opts.roles, ttl.count() / 1000, now_ms() / 1000)
+            << "\n";
+  return 0;
+}
+
+int run_routes() {
+  for (const auto& r : route_table()) std::cout << r.method << " " << r.pattern << "\n";
+  return 0;
+}
+
+int run_serve(const std::string& config_path) {
+  config cfg;
+  if (!load(config_path, cfg)) return 2;
+  spdlog::set_pattern("%v");
+  // Block the stop signals in every thread; this one waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<store> db;
+  try {
+    db = open_store(cfg.store.url);
+    db->migrate();
+  } catch (const std::exception& e) {
+    std::cerr << "cartd: cannot open the store: " << e.what() << "\n";
+    return 1;
+  }
+  metrics stats;
+  node_runtime runtime(cfg, *db, stats);
+  service svc{runtime, cfg, stats, jwt_of(cfg), {}, now_ms(), {}};
+  http_server server(svc);
+  int port = 0;
+  try {
+    port = server.start();
+  } catch (const std::exception& e) {
+    std::cerr << "cartd: cannot listen on " << cfg.http.address << ":" << cfg.http.port << ": "
+              << e.what() << "\n";
+    return 1;
+  }
+  std::cout << "cartd " << CARTD_VERSION << " listening on http://" << cfg.http.address << ":"
+            << port << "/api/v1 (store " << db->kind() << ")" << std::endl;
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info(R"({{"msg":"stopping","signal":{}}})", sig);
+  server.stop();      // stop accepting, answer what is in flight
+  runtime.shutdown(); // then the actors; every acknowledged write is already committed
+  spdlog::info(R"({{"msg":"stopped"}})");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace cartd

@@ -1,0 +1,233 @@
+#include "config/config.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <functional>
+#include <toml++/toml.h>
+
+extern char** environ;
+
+namespace cartd {
+
+namespace {
+
+enum class kind { text, integer, boolean, duration };
+
+struct key_spec {
+  const char* name;  ///< section.key
+  kind type;
+  void* field;
+  std::int64_t min = 0;
+  std::int64_t max = 0;
+  std::function<std::string(const std::string&)> check;  ///< "" when valid
+};
+
+std::string env_name(const std::string& dotted) {
+  std::string out = "CARTD_";
+  for (char c : dotted) out.push_back(c == '.' ? '_' : static_cast<char>(std::toupper(c)));
+  return out;
+}
+
+std::string check_url(const std::string& v) {
+  if (v.rfind("sqlite://", 0) == 0 && v.size() > 9) return "";
+  if (v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0)
+    return "PostgreSQL is not supported by this build yet (issue 3); use sqlite://";
+  return "must be sqlite://PATH";
+}
+
+std::string check_scheduler(const std::string& v) {
+  return v == "sharing" || v == "stealing" ? "" : "must be sharing or stealing";
+}
+
+std::vector<key_spec> specs(config& c) {
+  return {
+      {"http.address", kind::text, &c.http.address, 0, 0, nullptr},
+      {"http.port", kind::integer, &c.http.port, 0, 65535, nullptr},
+      {"http.threads", kind::integer, &c.http.threads, 1, 64, nullptr},
+      {"http.request_timeout", kind::duration, &c.http.request_timeout, 10, 600000, nullptr},
+      {"http.access_log", kind::boolean, &c.http.access_log, 0, 0, nullptr},
+      {"store.url", kind::text, &c.store.url, 0, 0, check_url},
+      {"store.group_commit", kind::boolean, &c.store.group_commit, 0, 0, nullptr},
+      {"store.batch_max", kind::integer, &c.store.batch_max, 1, 10000, nullptr},
+      {"store.workers", kind::integer, &c.store.workers, 1, 64, nullptr},
+      {"redis.url", kind::text, &c.redis.url, 0, 0, nullptr},
+      {"auth.jwt_secret", kind::text, &c.auth.jwt_secret, 0, 0,
+       [](const std::string& v) { return v.size() >= 16 ? "" : "must be at least 16 bytes"; }},
+      {"auth.issuer", kind::text, &c.auth.issuer, 0, 0, nullptr},
+      {"auth.audience", kind::text, &c.auth.audience, 0, 0, nullptr},
+      {"cart.idle_timeout", kind::duration, &c.cart.idle_timeout, 10, 7LL * 86400000, nullptr},
+      {"cart.max_quantity_per_line", kind::integer, &c.cart.max_quantity_per_line, 1, 1000000,
+       nullptr},
+      {"cart.max_lines", kind::integer, &c.cart.max_lines, 1, 10000, nullptr},
+      {"cart.abandon_after", kind::duration, &c.cart.abandon_after, 1000, 365LL * 86400000,
+       nullptr},
+      {"cart.expire_after", kind::duration, &c.cart.expire_after, 1000, 3650LL * 86400000,
+       nullptr},
+      {"session.ttl", kind::duration, &c.session.ttl, 1000, 3650LL * 86400000, nullptr},
+      {"idempotency.ttl", kind::duration, &c.idempotency.ttl, 86400000, 3650LL * 86400000,
+       nullptr},
+      {"actors.scheduler", kind::text, &c.actors.scheduler, 0, 0, check_scheduler},
+      {"actors.threads", kind::integer, &c.actors.threads, 1, 256, nullptr},
+      {"node.name", kind::text, &c.node.name, 0, 0, nullptr},
+      {"cluster.node", kind::text, &c.cluster.node, 0, 0, nullptr},
+      {"cluster.seeds", kind::text, &c.cluster.seeds, 0, 0, nullptr},
+      {"rate_limit.enabled", kind::boolean, &c.rate_limit.enabled, 0, 0, nullptr},
+      {"rate_limit.rps", kind::integer, &c.rate_limit.rps, 1, 1000000, nullptr},
+      {"rate_limit.burst", kind::integer, &c.rate_limit.burst, 1, 1000000, nullptr},
+      {"payments.timeout", kind::duration, &c.payments.timeout, 1, 600000, nullptr},
+      {"checkout.session_ttl", kind::duration, &c.checkout.session_ttl, 1000, 86400000, nullptr},
+  };
+}
+
+bool parse_bool(const std::string& v, bool& out) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return out = true, true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return out = false, true;
+  return false;
+}
+
+bool parse_int(const std::string& v, std::int64_t& out) {
+  if (v.empty() || v.size() > 18) return false;
+  std::size_t i = v[0] == '-' ? 1 : 0;
+  if (i == v.size()) return false;
+  for (std::size_t j = i; j < v.size(); ++j)
+    if (!std::isdigit(static_cast<unsigned char>(v[j]))) return false;
+  out = std::stoll(v);
+  return true;
+}
+
+/// Applies one textual value; returns an error message or "".
+std::string apply_value(const key_spec& k, const std::string& v) {
+  switch (k.type) {
+    case kind::text: {
+      if (k.check) {
+        if (auto err = k.check(v); !err.empty()) return err;
+      }
+      *static_cast<std::string*>(k.field) = v;
+      return "";
+    }
+    case kind::integer: {
+      std::int64_t n = 0;
+      if (!parse_int(v, n)) return "must be an integer, got '" + v + "'";
+      if (n < k.min || n > k.max)
+        return "must be in " + std::to_string(k.min) + ".." + std::to_string(k.max);
+      *static_cast<int*>(k.field) = static_cast<int>(n);
+      return "";
+    }
+    case kind::boolean: {
+      bool b = false;
+      if (!parse_bool(v, b)) return "must be true or false, got '" + v + "'";
+      *static_cast<bool*>(k.field) = b;
+      return "";
+    }
+    case kind::duration: {
+      millis d{};
+      if (!parse_duration(v, d)) return "must be a duration like 250ms, 2s, 15m, 24h; got '" + v + "'";
+      if (d.count() < k.min || d.count() > k.max)
+        return "must be between " + std::to_string(k.min) + "ms and " + std::to_string(k.max) + "ms";
+      *static_cast<millis*>(k.field) = d;
+      return "";
+    }
+  }
+  return "";
+}
+
+std::string toml_text(const toml::node& n) {
+  if (auto s = n.as_string()) return s->get();
+  if (auto i = n.as_integer()) return std::to_string(i->get());
+  if (auto b = n.as_boolean()) return b->get() ? "true" : "false";
+  return "\x01";  // not a scalar we accept
+}
+
+void load_toml(const std::string& path, std::vector<key_spec>& keys,
+               std::vector<std::string>& errors) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    errors.push_back(path + ": " + std::string(e.description()));
+    return;
+  }
+  for (auto& [section, node] : tbl) {
+    auto* sub = node.as_table();
+    if (!sub) {
+      errors.push_back(path + ": '" + std::string(section.str()) + "' must be a table");
+      continue;
+    }
+    for (auto& [key, value] : *sub) {
+      std::string dotted = std::string(section.str()) + "." + std::string(key.str());
+      auto it = std::find_if(keys.begin(), keys.end(),
+                             [&](const key_spec& k) { return dotted == k.name; });
+      if (it == keys.end()) {
+        errors.push_back(path + ": unknown key " + dotted);
+        continue;
+      }
+      std::string text = toml_text(value);
+      std::string err = text == "\x01" ? "must be a string, integer or boolean" : apply_value(*it, text);
+      if (!err.empty()) errors.push_back(dotted + " (" + path + "): " + err);
+    }
+  }
+}
+
+}  // namespace
+
+bool parse_duration(const std::string& text, millis& out) {
+  std::size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 12) return false;
+  std::int64_t n = std::stoll(text.substr(0, i));
+  std::string unit = text.substr(i);
+  std::int64_t factor = 0;
+  if (unit == "ms") factor = 1;
+  else if (unit == "s") factor = 1000;
+  else if (unit == "m") factor = 60'000;
+  else if (unit == "h") factor = 3'600'000;
+  else if (unit == "d") factor = 86'400'000;
+  else return false;
+  out = millis{n * factor};
+  return true;
+}
+
+std::string config::data_dir() const {
+  const std::string prefix = "sqlite://";
+  if (store.url.rfind(prefix, 0) == 0) {
+    auto parent = std::filesystem::path(store.url.substr(prefix.size())).parent_path();
+    return parent.empty() ? "." : parent.string();
+  }
+  return "./data";
+}
+
+bool load_config(const std::string& toml_path, const std::map<std::string, std::string>& env,
+                 config& out, std::vector<std::string>& errors) {
+  auto keys = specs(out);
+  if (!toml_path.empty()) load_toml(toml_path, keys, errors);
+  for (const auto& k : keys) {
+    auto it = env.find(env_name(k.name));
+    if (it == env.end()) continue;
+    if (auto err = apply_value(k, it->second); !err.empty())
+      errors.push_back(env_name(k.name) + ": " + err);
+  }
+  if (out.rate_limit.burst < out.rate_limit.rps)
+    errors.push_back("rate_limit.burst must be at least rate_limit.rps");
+  if (out.node.name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    out.node.name = host;
+  }
+  return errors.empty();
+}
+
+std::map<std::string, std::string> cartd_environment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e;
+    if (kv.rfind("CARTD_", 0) != 0) continue;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) out.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return out;
+}
+
+}  // namespace cartd

@@ -1,0 +1,89 @@
+#pragma once
+// One config struct: defaults, then the TOML file, then CARTD_<SECTION>_<KEY> environment,
+// validated once with every error listed. Nothing else reads the environment.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace cartd {
+
+using millis = std::chrono::milliseconds;
+
+struct config {
+  struct http_section {
+    std::string address = "127.0.0.1";
+    int port = 8080;
+    int threads = 2;
+    millis request_timeout{5000};
+    bool access_log = true;
+    std::int64_t max_body = 64 * 1024;
+  } http;
+  struct store_section {
+    std::string url = "sqlite://./data/cartd.db";
+    bool group_commit = true;
+    int batch_max = 256;
+    int workers = 2;
+  } store;
+  struct redis_section {
+    std::string url;
+  } redis;
+  struct auth_section {
+    std::string jwt_secret;
+    std::string issuer;
+    std::string audience;
+  } auth;
+  struct cart_section {
+    millis idle_timeout{5 * 60 * 1000};
+    int max_quantity_per_line = 999;
+    int max_lines = 100;
+    millis abandon_after{24LL * 3600 * 1000};
+    millis expire_after{30LL * 24 * 3600 * 1000};
+  } cart;
+  struct session_section {
+    millis ttl{30LL * 24 * 3600 * 1000};
+  } session;
+  struct idempotency_section {
+    millis ttl{24LL * 3600 * 1000};
+  } idempotency;
+  struct actors_section {
+    std::string scheduler = "sharing";
+    int threads = 2;
+  } actors;
+  struct node_section {
+    std::string name;
+  } node;
+  // Accepted and validated now; implemented by later issues.
+  struct cluster_section {
+    std::string node;
+    std::string seeds;
+  } cluster;
+  struct rate_limit_section {
+    bool enabled = true;
+    int rps = 200;
+    int burst = 400;
+  } rate_limit;
+  struct payments_section {
+    millis timeout{10000};
+  } payments;
+  struct checkout_section {
+    millis session_ttl{15 * 60 * 1000};
+  } checkout;
+
+  /// The data directory (where the SQLite file and a generated JWT secret live).
+  std::string data_dir() const;
+};
+
+/// Parses `250ms`, `2s`, `15m`, `24h`; false when malformed.
+bool parse_duration(const std::string& text, millis& out);
+
+/// Loads defaults ← TOML file (empty path: none) ← environment. On any invalid value returns
+/// false and fills `errors` with every problem found.
+bool load_config(const std::string& toml_path, const std::map<std::string, std::string>& env,
+                 config& out, std::vector<std::string>& errors);
+
+/// The process environment's CARTD_* variables.
+std::map<std::string, std::string> cartd_environment();
+
+}  // namespace cartd

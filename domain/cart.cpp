@@ -1,0 +1,222 @@
+#include "domain/cart.hpp"
+
+#include <algorithm>
+
+namespace cartd {
+
+namespace {
+
+domain_error not_active(const cart& c) {
+  return make_error(error_code::cart_not_active,
+                    std::string("cart is ") + to_string(c.status) + ", not active");
+}
+
+domain_error too_many(std::int32_t quantity, const cart_limits& limits) {
+  domain_error e = make_error(error_code::validation_failed, "quantity out of range");
+  e.errors.push_back({"quantity", "line quantity " + std::to_string(quantity) + " exceeds " +
+                                      std::to_string(limits.max_quantity_per_line)});
+  return e;
+}
+
+std::optional<domain_error> check_offer(const cart& c, const variant_offer& offer,
+                                        std::int64_t line_quantity) {
+  if (!offer.active) {
+    return make_error(error_code::unknown_product,
+                      "product " + offer.product.value + " variant " + offer.variant.value +
+                          " is not available for sale");
+  }
+  if (offer.currency != c.currency) {
+    return make_error(error_code::conflict, "product is priced in " + offer.currency +
+                                                ", the cart in " + c.currency);
+  }
+  if (line_quantity > offer.available) {
+    return make_error(error_code::insufficient_stock,
+                      "only " + std::to_string(std::max<std::int64_t>(offer.available, 0)) +
+                          " of variant " + offer.variant.value + " left");
+  }
+  return std::nullopt;
+}
+
+cart touched(cart c, std::int64_t now_ms) {
+  c.version += 1;
+  c.updated_at_ms = now_ms;
+  return c;
+}
+
+cart_item* find_line(cart& c, const product_id& p, const variant_id& v) {
+  for (auto& it : c.items)
+    if (it.product == p && it.variant == v) return &it;
+  return nullptr;
+}
+
+}  // namespace
+
+const char* to_string(cart_status s) {
+  switch (s) {
+    case cart_status::active: return "active";
+    case cart_status::checked_out: return "checked_out";
+    case cart_status::merged: return "merged";
+    case cart_status::deleted: return "deleted";
+  }
+  return "active";
+}
+
+std::optional<cart_status> cart_status_from(const std::string& s) {
+  for (auto st : {cart_status::active, cart_status::checked_out, cart_status::merged,
+                  cart_status::deleted})
+    if (s == to_string(st)) return st;
+  return std::nullopt;
+}
+
+std::optional<merge_strategy> merge_strategy_from(const std::string& s) {
+  if (s == "sum") return merge_strategy::sum;
+  if (s == "max") return merge_strategy::max;
+  if (s == "replace") return merge_strategy::replace;
+  return std::nullopt;
+}
+
+bool can_access(const cart& c, const principal& who) {
+  if (who.admin) return true;
+  if (!c.user_id.empty() && c.user_id == who.user) return true;
+  return !c.session_id.empty() && c.session_id == who.session;
+}
+
+std::optional<domain_error> check_version(const cart& c, std::optional<std::uint64_t> if_match) {
+  if (!if_match || *if_match == c.version) return std::nullopt;
+  return make_error(error_code::version_mismatch,
+                    "cart is at version " + std::to_string(c.version) + ", If-Match says " +
+                        std::to_string(*if_match));
+}
+
+const cart_item* find_item(const cart& c, const item_id& line) {
+  for (const auto& it : c.items)
+    if (it.id == line) return &it;
+  return nullptr;
+}
+
+cart new_cart(cart_id id, const principal& owner, std::string currency, std::string region,
+              std::int64_t now_ms) {
+  cart c;
+  c.id = std::move(id);
+  c.user_id = owner.user;
+  c.session_id = owner.session;
+  c.currency = std::move(currency);
+  c.region = std::move(region);
+  c.version = 1;
+  c.created_at_ms = now_ms;
+  c.updated_at_ms = now_ms;
+  return c;
+}
+
+result<cart> add_item(const cart& c, const variant_offer& offer, std::int32_t quantity,
+                      const cart_limits& limits, item_id new_line_id, std::int64_t now_ms) {
+  if (c.status != cart_status::active) return not_active(c);
+  cart next = c;
+  cart_item* line = find_line(next, offer.product, offer.variant);
+  std::int64_t total = static_cast<std::int64_t>(quantity) + (line ? line->quantity : 0);
+  if (total > limits.max_quantity_per_line) return too_many(static_cast<std::int32_t>(total), limits);
+  if (!line && static_cast<std::int32_t>(next.items.size()) >= limits.max_lines) {
+    return make_error(error_code::cart_limit_exceeded,
+                      "a cart holds at most " + std::to_string(limits.max_lines) + " lines");
+  }
+  if (auto err = check_offer(c, offer, total)) return *err;
+  if (line) {
+    line->quantity = static_cast<std::int32_t>(total);
+    line->unit_price = offer.price;
+    line->name = offer.name;
+  } else {
+    next.items.push_back(cart_item{std::move(new_line_id), offer.product, offer.variant,
+                                   offer.name, quantity, offer.price, now_ms});
+  }
+  return touched(std::move(next), now_ms);
+}
+
+result<cart> set_item_quantity(const cart& c, const item_id& line, std::int32_t quantity,
+                               const std::optional<variant_offer>& offer,
+                               const cart_limits& limits, std::int64_t now_ms) {
+  if (c.status != cart_status::active) return not_active(c);
+  if (quantity == 0) return remove_item(c, line, now_ms);
+  if (!find_item(c, line)) return make_error(error_code::not_found, "no such item in this cart");
+  if (quantity > limits.max_quantity_per_line) return too_many(quantity, limits);
+  if (!offer) return make_error(error_code::unknown_product, "the product is gone");
+  if (auto err = check_offer(c, *offer, quantity)) return *err;
+  cart next = c;
+  for (auto& it : next.items) {
+    if (it.id == line) {
+      it.quantity = quantity;
+      it.unit_price = offer->price;
+      it.name = offer->name;
+    }
+  }
+  return touched(std::move(next), now_ms);
+}
+
+result<cart> remove_item(const cart& c, const item_id& line, std::int64_t now_ms) {
+  if (c.status != cart_status::active) return not_active(c);
+  if (!find_item(c, line)) return make_error(error_code::not_found, "no such item in this cart");
+  cart next = c;
+  next.items.erase(std::remove_if(next.items.begin(), next.items.end(),
+                                  [&](const cart_item& it) { return it.id == line; }),
+                   next.items.end());
+  return touched(std::move(next), now_ms);
+}
+
+result<cart> patch_cart(const cart& c, const cart_patch& patch, std::int64_t now_ms) {
+  if (c.status != cart_status::active) return not_active(c);
+  if (patch.discount_codes && !patch.discount_codes->empty()) {
+    // No discount exists until the pricing engine lands, so every code is unknown.
+    return make_error(error_code::invalid_discount_code,
+                      "unknown discount code " + patch.discount_codes->front());
+  }
+  cart next = c;
+  if (patch.region) next.region = *patch.region;
+  if (patch.discount_codes) next.discount_codes = *patch.discount_codes;
+  if (patch.shipping_method) next.shipping_method = *patch.shipping_method;
+  if (patch.metadata_json) next.metadata_json = *patch.metadata_json;
+  return touched(std::move(next), now_ms);
+}
+
+result<cart> delete_cart(const cart& c, std::int64_t now_ms) {
+  cart next = c;
+  next.status = cart_status::deleted;
+  return touched(std::move(next), now_ms);
+}
+
+result<merged_carts> merge_carts(const cart& target, const cart& source, merge_strategy strategy,
+                                 const cart_limits& limits, std::int64_t now_ms) {
+  if (target.status != cart_status::active) return not_active(target);
+  if (source.status != cart_status::active) return not_active(source);
+  if (target.id == source.id) {
+    domain_error e = make_error(error_code::validation_failed, "a cart cannot merge into itself");
+    e.errors.push_back({"sourceCartId", "must differ from the target cart"});
+    return e;
+  }
+  if (!source.items.empty() && source.currency != target.currency) {
+    return make_error(error_code::conflict, "source cart is in " + source.currency +
+                                                ", target cart in " + target.currency);
+  }
+  cart next = target;
+  for (const auto& src : source.items) {
+    if (cart_item* line = find_line(next, src.product, src.variant)) {
+      std::int32_t q = line->quantity;
+      switch (strategy) {
+        case merge_strategy::sum: q = line->quantity + src.quantity; break;
+        case merge_strategy::max: q = std::max(line->quantity, src.quantity); break;
+        case merge_strategy::replace: q = src.quantity; break;
+      }
+      line->quantity = std::min(q, limits.max_quantity_per_line);
+    } else {
+      if (static_cast<std::int32_t>(next.items.size()) >= limits.max_lines) {
+        return make_error(error_code::cart_limit_exceeded,
+                          "merged cart would hold more than " + std::to_string(limits.max_lines) +
+                              " lines");
+      }
+      next.items.push_back(src);
+    }
+  }
+  cart merged_source = source;
+  merged_source.status = cart_status::merged;
+  return merged_carts{touched(std::move(next), now_ms), touched(std::move(merged_source), now_ms)};
+}
+
+}  // namespace cartd

@@ -1,0 +1,35 @@
+#pragma once
+// The built-in catalog: products with variants, each with a price and on-hand stock.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/cart.hpp"
+#include "domain/ids.hpp"
+
+namespace cartd {
+
+struct variant {
+  variant_id id;
+  std::string sku;
+  std::int64_t price = 0;
+  std::int64_t stock = 0;     ///< on hand
+  std::int64_t reserved = 0;  ///< held by checkouts
+  std::int64_t available() const { return stock - reserved; }
+};
+
+struct product {
+  product_id id;
+  std::string name;
+  std::string currency;
+  bool active = true;
+  std::vector<variant> variants;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+/// The offer a cart sees for one variant of a product, or nothing when the variant is unknown.
+std::optional<variant_offer> offer_for(const product& p, const variant_id& v);
+
+}  // namespace cartd

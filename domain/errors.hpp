@@ -1,0 +1,67 @@
+#pragma once
+// One error vocabulary: the machine-readable codes of API.md. http/problem.cpp maps each to a
+// status and a problem+json body; nothing else turns errors into HTTP.
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace cartd {
+
+enum class error_code {
+  invalid_json,
+  validation_failed,
+  unauthorized,
+  forbidden,
+  not_found,
+  method_not_allowed,
+  conflict,
+  insufficient_stock,
+  cart_not_active,
+  idempotency_key_in_use,
+  cart_limit_exceeded,
+  version_mismatch,
+  payload_too_large,
+  unsupported_media_type,
+  idempotency_key_reused,
+  unknown_product,
+  invalid_discount_code,
+  rate_limited,
+  internal,
+  unavailable,
+};
+
+struct field_error {
+  std::string field;
+  std::string message;
+};
+
+struct domain_error {
+  error_code code = error_code::internal;
+  std::string detail;
+  std::vector<field_error> errors;
+};
+
+inline domain_error make_error(error_code code, std::string detail) {
+  return domain_error{code, std::move(detail), {}};
+}
+
+/// A value or a domain error; the domain's only way to fail.
+template <class T>
+class result {
+ public:
+  result(T value) : v_(std::move(value)) {}                   // NOLINT: implicit by design
+  result(domain_error error) : v_(std::move(error)) {}        // NOLINT: implicit by design
+  [[nodiscard]] bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() { return std::get<0>(v_); }
+  const T& value() const { return std::get<0>(v_); }
+  T& operator*() { return value(); }
+  T* operator->() { return &value(); }
+  const domain_error& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, domain_error> v_;
+};
+
+}  // namespace cartd

@@ -1,0 +1,218 @@
+#include "http/exchange.hpp"
+
+#include <caf/all.hpp>
+#include <pistache/http.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/store_pool.hpp"
+#include "actors/system.hpp"
+#include "domain/time.hpp"
+#include "http/json.hpp"
+#include "http/problem.hpp"
+#include "http/server_internal.hpp"
+#include "http/service.hpp"
+
+namespace cartd {
+
+namespace {
+
+/// A claim older than this is one whose process died mid-request; it may be taken over.
+constexpr std::int64_t k_stale_claim_ms = 60'000;
+
+void access_log(const http_request& req, int status, double ms) {
+  json_writer w;
+  w.begin_object()
+      .field("ts", format_rfc3339(now_ms()))
+      .field("msg", "access")
+      .field("requestId", req.request_id)
+      .field("method", req.method)
+      .field("route", req.route)
+      .field("path", req.path)
+      .field("status", status)
+      .key("latencyUs")
+      .value(static_cast<std::int64_t>(ms * 1000))
+      .end_object();
+  spdlog::info(w.str());
+}
+
+/// Resolves X-Session-Token through the cache, else the store.
+void resolve_session(caf::event_based_actor* self, const exchange_ptr& ex,
+                     std::function<void()> next) {
+  if (ex->req.session_token.empty()) return next();
+  auto& svc = ex->svc;
+  auto hash = ex->session_token_hash;
+  if (auto s = svc.sessions.get(hash, now_ms())) {
+    ex->who.session = s->id;
+    return next();
+  }
+  call_store<std::optional<session>>(
+      self, svc.runtime.store_pool(), svc.cfg.http.request_timeout, false,
+      [hash](store& st) { return st.find_session_by_token(hash); },
+      [ex, next](std::optional<std::optional<session>> found) {
+        if (!found) return ex->fail(make_error(error_code::unavailable, "session store"));
+        if (!*found || (*found)->expired(now_ms()))
+          return ex->fail(make_error(error_code::unauthorized, "invalid or expired session token"));
+        ex->svc.sessions.put(**found);
+        ex->who.session = (*found)->id;
+        next();
+      });
+}
+
+std::string idempotency_scope(const exchange& ex) {
+  return ex.who.anonymous() ? "a:" + ex.req.client : ex.who.scope();
+}
+
+void with_idempotency(caf::event_based_actor* self, const exchange_ptr& ex, action_fn action) {
+  auto& svc = ex->svc;
+  finish_fn plain = [ex](http_response r) { ex->respond(std::move(r)); };
+  if (ex->req.method != "POST" || !ex->req.has_idempotency_key) return action(self, ex, plain);
+  auto scope = idempotency_scope(*ex);
+  auto key = ex->req.idempotency_key;
+  auto fingerprint = sha256_hex(ex->req.method + " " + ex->req.path + "\n" + ex->req.body);
+  auto ttl = svc.cfg.idempotency.ttl.count();
+  auto timeout = svc.cfg.http.request_timeout;
+  auto pool = svc.runtime.store_pool();
+  call_store<idempotency_claim>(
+      self, pool, timeout, false,
+      [=](store& st) {
+        return st.claim_idempotency_key(scope, key, fingerprint, now_ms(), ttl, k_stale_claim_ms);
+      },
+      [=](std::optional<idempotency_claim> claim) {
+        if (!claim) return ex->fail(make_error(error_code::unavailable, "idempotency store"));
+        using st = idempotency_claim::state;
+        switch (claim->outcome) {
+          case st::in_progress:
+            return ex->fail(make_error(error_code::idempotency_key_in_use,
+                                       "a request with this Idempotency-Key is still running"));
+          case st::reused:
+            return ex->fail(make_error(error_code::idempotency_key_reused,
+                                       "this Idempotency-Key was used for a different request"));
+          case st::replay: {
+            http_response r;
+            r.status = claim->response.status;
+            r.content_type = claim->response.content_type;
+            r.etag = claim->response.etag;
+            r.body = claim->response.body;
+            r.headers.emplace_back("Idempotent-Replayed", "true");
+            return ex->respond(std::move(r));
+          }
+          case st::claimed: break;
+        }
+        // Run the action; keep its answer (2xx/4xx) before the client sees it, or forget the
+        // claim on a 5xx so that the client may retry with the same key.
+        finish_fn record = [self, ex, scope, key, pool, timeout](http_response r) {
+          bool keep = r.status < 500;
+          stored_response stored{r.status, r.content_type, r.etag, r.body};
+          auto shared = std::make_shared<http_response>(std::move(r));
+          call_store<bool>(
+              self, pool, timeout, false,
+              [=](store& s) {
+                if (keep) s.complete_idempotency_key(scope, key, stored);
+                else s.release_idempotency_key(scope, key);
+                return true;
+              },
+              [ex, shared](std::optional<bool>) { ex->respond(std::move(*shared)); });
+        };
+        action(self, ex, record);
+      });
+}
+
+}  // namespace
+
+exchange::exchange(service& s, http_request r, std::shared_ptr<writer_box> out)
+    : svc(s), req(std::move(r)), out_(std::move(out)) {
+  svc.in_flight++;
+}
+
+exchange::~exchange() {
+  if (!done_) {
+    // A path that forgot to answer: never leave the client hanging.
+    respond(error_response(make_error(error_code::internal, "no response"), req));
+  }
+  svc.in_flight--;
+}
+
+void exchange::respond(http_response r) {
+  if (done_.exchange(true)) return;
+  auto& w = out_->writer;
+  auto& headers = w.headers();
+  headers.add(std::make_shared<text_header>("X-Request-Id", req.request_id));
+  if (!r.etag.empty()) headers.add(std::make_shared<text_header>("ETag", r.etag));
+  for (auto& [k, v] : r.headers) headers.add(std::make_shared<text_header>(k, v));
+  add_connection_header(w, req);
+  auto mime = Pistache::Http::Mime::MediaType::fromString(r.content_type);
+  w.send(static_cast<Pistache::Http::Code>(r.status), r.body, mime);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - req.start;
+  svc.stats.observe_http(req.route, req.method.c_str(), r.status, took.count());
+  if (svc.cfg.http.access_log) access_log(req, r.status, took.count() * 1000);
+}
+
+http_response error_response(const domain_error& e, const http_request& req) {
+  http_response r;
+  r.status = http_status(e.code);
+  r.content_type = "application/problem+json";
+  r.body = problem_body(e, req.path, req.request_id);
+  if (e.code == error_code::unavailable || e.code == error_code::rate_limited)
+    r.headers.emplace_back("Retry-After", "1");
+  if (e.code == error_code::unauthorized)
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+void exchange::fail(const domain_error& e) { respond(error_response(e, req)); }
+
+bool exchange::authenticate(auth_mode mode) {
+  if (!req.authorization.empty()) {
+    const std::string bearer = "Bearer ";
+    if (req.authorization.compare(0, bearer.size(), bearer) != 0) {
+      fail(make_error(error_code::unauthorized, "Authorization must be a Bearer token"));
+      return false;
+    }
+    auto claims = verify_jwt(std::string_view(req.authorization).substr(bearer.size()), svc.jwt,
+                             now_ms() / 1000);
+    if (!claims.ok) {
+      fail(make_error(error_code::unauthorized, "invalid token: " + claims.reason));
+      return false;
+    }
+    who.user = claims.sub;
+    who.admin = claims.admin;
+  }
+  if (!req.session_token.empty()) session_token_hash = sha256_hex(req.session_token);
+  bool has_credentials = !req.authorization.empty() || !req.session_token.empty();
+  if ((mode == auth_mode::caller || mode == auth_mode::admin) && !has_credentials) {
+    fail(make_error(error_code::unauthorized, "credentials required"));
+    return false;
+  }
+  if (mode == auth_mode::admin && !who.admin) {
+    fail(make_error(error_code::forbidden, "this route needs the admin role"));
+    return false;
+  }
+  return true;
+}
+
+void exchange::run(auth_mode mode, action_fn action) {
+  auto self_ptr = shared_from_this();
+  svc.runtime.system().spawn([self_ptr, mode, action = std::move(action)](
+                                 caf::event_based_actor* self) {
+    resolve_session(self, self_ptr, [self, self_ptr, mode, action]() {
+      if (mode == auth_mode::caller && self_ptr->who.anonymous())
+        return self_ptr->fail(make_error(error_code::unauthorized, "credentials required"));
+      with_idempotency(self, self_ptr, action);
+    });
+  });
+}
+
+std::optional<std::uint64_t> exchange::if_match(bool& bad) const {
+  bad = false;
+  std::string v = req.if_match;
+  if (v.empty() || v == "*") return std::nullopt;
+  if (v.rfind("W/", 0) == 0) v = v.substr(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
+    bad = true;
+    return std::nullopt;
+  }
+  return std::stoull(v);
+}
+
+}  // namespace cartd

@@ -1,0 +1,91 @@
+#pragma once
+// One HTTP request in flight and the one place its response is written. Route handlers parse
+// and validate on the Pistache thread, then hand an action to run(): it continues on a
+// short-lived actor (session lookup, Idempotency-Key, the action itself) and never blocks the
+// Pistache thread. Every path answers exactly once.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "domain/errors.hpp"
+#include "domain/identity.hpp"
+
+namespace caf {
+class event_based_actor;
+}
+
+namespace cartd {
+
+struct service;
+
+struct http_request {
+  std::string method;
+  std::string path;
+  std::string route;  ///< the route's pattern, the label of its metrics
+  std::vector<std::string> params;
+  std::string body;
+  std::string content_type;
+  std::string request_id;
+  std::string idempotency_key;
+  bool has_idempotency_key = false;
+  std::string if_match;  ///< raw header; empty when absent
+  std::string authorization;
+  std::string session_token;
+  std::string client;
+  bool close_connection = false;
+  std::chrono::steady_clock::time_point start;
+};
+
+struct http_response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::string etag;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+enum class auth_mode { none, optional, caller, admin };
+
+class exchange;
+using exchange_ptr = std::shared_ptr<exchange>;
+using finish_fn = std::function<void(http_response)>;
+using action_fn = std::function<void(caf::event_based_actor*, exchange_ptr, finish_fn)>;
+
+class exchange : public std::enable_shared_from_this<exchange> {
+ public:
+  struct writer_box;
+  exchange(service& svc, http_request req, std::shared_ptr<writer_box> out);
+  ~exchange();
+
+  service& svc;
+  http_request req;
+  principal who;
+  std::string session_token_hash;
+
+  /// Writes the response, records metrics and the access log. Only the first call counts.
+  void respond(http_response r);
+  void fail(const domain_error& e);
+  /// Synchronous part of authentication (JWT check, presence of credentials); answers the
+  /// error itself and returns false when the request must stop here.
+  bool authenticate(auth_mode mode);
+  /// Continues asynchronously: resolves the session token, applies Idempotency-Key on POST,
+  /// then runs `action`.
+  void run(auth_mode mode, action_fn action);
+  /// The If-Match header as a version; `bad` set when the header is malformed.
+  std::optional<std::uint64_t> if_match(bool& bad) const;
+  const std::string& param(std::size_t i) const { return req.params.at(i); }
+
+ private:
+  std::shared_ptr<writer_box> out_;
+  std::atomic<bool> done_{false};
+};
+
+http_response error_response(const domain_error& e, const http_request& req);
+
+}  // namespace cartd

@@ -1,0 +1,225 @@
+#include "http/json.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <simdjson.h>
+
+namespace cartd {
+
+struct json_writer::impl {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+};
+
+json_writer::json_writer() : impl_(std::make_unique<impl>()) {}
+json_writer::~json_writer() = default;
+
+json_writer& json_writer::begin_object() { return impl_->w.StartObject(), *this; }
+json_writer& json_writer::end_object() { return impl_->w.EndObject(), *this; }
+json_writer& json_writer::begin_array() { return impl_->w.StartArray(), *this; }
+json_writer& json_writer::end_array() { return impl_->w.EndArray(), *this; }
+json_writer& json_writer::key(std::string_view k) {
+  impl_->w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+  return *this;
+}
+json_writer& json_writer::value(std::string_view v) {
+  impl_->w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  return *this;
+}
+json_writer& json_writer::value(std::int64_t v) { return impl_->w.Int64(v), *this; }
+json_writer& json_writer::value(std::uint64_t v) { return impl_->w.Uint64(v), *this; }
+json_writer& json_writer::value(bool v) { return impl_->w.Bool(v), *this; }
+json_writer& json_writer::null() { return impl_->w.Null(), *this; }
+json_writer& json_writer::value_or_null(std::string_view v) {
+  return v.empty() ? null() : value(v);
+}
+json_writer& json_writer::raw_or_null(std::string_view json) {
+  if (json.empty()) return null();
+  impl_->w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+  return *this;
+}
+std::string json_writer::str() const { return {impl_->buf.GetString(), impl_->buf.GetSize()}; }
+
+struct body_reader::impl {
+  simdjson::dom::parser parser;  // owns the document the element points into
+  simdjson::dom::object obj;
+};
+
+body_reader::body_reader() : impl_(std::make_unique<impl>()) {}
+body_reader::~body_reader() = default;
+
+body_reader::body_reader(std::string_view body, bool empty_is_object)
+    : impl_(std::make_unique<impl>()) {
+  bool blank = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
+  if (blank && empty_is_object) body = "{}";
+  simdjson::dom::element root;
+  auto err = impl_->parser.parse(body.data(), body.size()).get(root);
+  if (err) {
+    error_ = make_error(error_code::invalid_json,
+                        std::string("the body is not valid UTF-8 JSON: ") +
+                            simdjson::error_message(err));
+    return;
+  }
+  if (root.get_object().get(impl_->obj)) {
+    error_ = make_error(error_code::validation_failed, "the body must be a JSON object");
+    error_->errors.push_back({"", "expected an object"});
+  }
+}
+
+namespace {
+std::optional<simdjson::dom::element> lookup(simdjson::dom::object& obj, const char* key) {
+  simdjson::dom::element el;
+  if (obj.at_key(key).get(el)) return std::nullopt;
+  if (el.is_null()) return std::nullopt;
+  return el;
+}
+}  // namespace
+
+bool body_reader::has(const char* key) const {
+  if (error_) return false;
+  return lookup(impl_->obj, key).has_value();
+}
+
+void body_reader::fail(std::string field, std::string message) {
+  errors_.push_back({prefix_ + field, std::move(message)});
+}
+
+std::optional<std::string> body_reader::string(const char* key, bool required,
+                                               std::size_t min_len, std::size_t max_len) {
+  auto el = lookup(impl_->obj, key);
+  if (!el) {
+    if (required) fail(key, "is required");
+    return std::nullopt;
+  }
+  std::string_view sv;
+  if (el->get_string().get(sv)) {
+    fail(key, "must be a string");
+    return std::nullopt;
+  }
+  if (sv.size() < min_len || sv.size() > max_len) {
+    fail(key, "length must be " + std::to_string(min_len) + ".." + std::to_string(max_len));
+    return std::nullopt;
+  }
+  return std::string(sv);
+}
+
+std::optional<std::int64_t> body_reader::integer(const char* key, bool required, std::int64_t min,
+                                                 std::int64_t max) {
+  auto el = lookup(impl_->obj, key);
+  if (!el) {
+    if (required) fail(key, "is required");
+    return std::nullopt;
+  }
+  std::int64_t v = 0;
+  if (!el->is_int64() || el->get_int64().get(v)) {
+    fail(key, "must be an integer");
+    return std::nullopt;
+  }
+  if (v < min || v > max) {
+    fail(key, "must be in " + std::to_string(min) + ".." + std::to_string(max));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<bool> body_reader::boolean(const char* key, bool required) {
+  auto el = lookup(impl_->obj, key);
+  if (!el) {
+    if (required) fail(key, "is required");
+    return std::nullopt;
+  }
+  bool v = false;
+  if (el->get_bool().get(v)) {
+    fail(key, "must be a boolean");
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<std::vector<std::string>> body_reader::string_array(const char* key, bool required,
+                                                                  std::size_t max_items,
+                                                                  std::size_t max_len) {
+  auto el = lookup(impl_->obj, key);
+  if (!el) {
+    if (required) fail(key, "is required");
+    return std::nullopt;
+  }
+  simdjson::dom::array arr;
+  if (el->get_array().get(arr)) {
+    fail(key, "must be an array of strings");
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  for (auto item : arr) {
+    std::string_view sv;
+    if (item.get_string().get(sv) || sv.empty() || sv.size() > max_len) {
+      fail(key, "items must be strings of 1.." + std::to_string(max_len) + " characters");
+      return std::nullopt;
+    }
+    out.emplace_back(sv);
+  }
+  if (out.size() > max_items) {
+    fail(key, "at most " + std::to_string(max_items) + " items");
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::string> body_reader::object_json(const char* key, bool required,
+                                                    std::size_t max_bytes) {
+  auto el = lookup(impl_->obj, key);
+  if (!el) {
+    if (required) fail(key, "is required");
+    return std::nullopt;
+  }
+  if (!el->is_object()) {
+    fail(key, "must be an object");
+    return std::nullopt;
+  }
+  std::string text = simdjson::to_string(*el);
+  if (text.size() > max_bytes) {
+    fail(key, "must be at most " + std::to_string(max_bytes) + " bytes of JSON");
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::vector<std::unique_ptr<body_reader>> body_reader::objects(const char* key, bool required,
+                                                               std::size_t min_items,
+                                                               std::size_t max_items) {
+  std::vector<std::unique_ptr<body_reader>> out;
+  auto el = lookup(impl_->obj, key);
+  if (!el) {
+    if (required) fail(key, "is required");
+    return out;
+  }
+  simdjson::dom::array arr;
+  if (el->get_array().get(arr)) {
+    fail(key, "must be an array of objects");
+    return out;
+  }
+  std::size_t i = 0;
+  for (auto item : arr) {
+    auto sub = std::unique_ptr<body_reader>(new body_reader());
+    sub->prefix_ = prefix_ + key + "[" + std::to_string(i++) + "].";
+    if (item.get_object().get(sub->impl_->obj)) {
+      fail(std::string(key) + "[" + std::to_string(i - 1) + "]", "must be an object");
+      continue;
+    }
+    out.push_back(std::move(sub));
+  }
+  if (i < min_items || i > max_items) {
+    fail(key, "must hold " + std::to_string(min_items) + ".." + std::to_string(max_items) +
+                  " items");
+  }
+  return out;
+}
+
+std::optional<domain_error> body_reader::validation_error() const {
+  if (errors_.empty()) return std::nullopt;
+  domain_error e = make_error(error_code::validation_failed, "the request body is invalid");
+  e.errors = errors_;
+  return e;
+}
+
+}  // namespace cartd

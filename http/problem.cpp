@@ -1,0 +1,82 @@
+#include "http/problem.hpp"
+
+#include "http/json.hpp"
+
+namespace cartd {
+
+namespace {
+
+struct error_info {
+  error_code code;
+  int status;
+  const char* name;
+  const char* title;
+};
+
+constexpr error_info k_errors[] = {
+    {error_code::invalid_json, 400, "invalid_json", "Invalid JSON"},
+    {error_code::validation_failed, 400, "validation_failed", "Validation failed"},
+    {error_code::unauthorized, 401, "unauthorized", "Unauthorized"},
+    {error_code::forbidden, 403, "forbidden", "Forbidden"},
+    {error_code::not_found, 404, "not_found", "Not found"},
+    {error_code::method_not_allowed, 405, "method_not_allowed", "Method not allowed"},
+    {error_code::conflict, 409, "conflict", "Conflict"},
+    {error_code::insufficient_stock, 409, "insufficient_stock", "Insufficient stock"},
+    {error_code::cart_not_active, 409, "cart_not_active", "Cart not active"},
+    {error_code::idempotency_key_in_use, 409, "idempotency_key_in_use",
+     "Idempotency key in use"},
+    {error_code::cart_limit_exceeded, 409, "cart_limit_exceeded", "Cart limit exceeded"},
+    {error_code::version_mismatch, 412, "version_mismatch", "Version mismatch"},
+    {error_code::payload_too_large, 413, "payload_too_large", "Payload too large"},
+    {error_code::unsupported_media_type, 415, "unsupported_media_type",
+     "Unsupported media type"},
+    {error_code::idempotency_key_reused, 422, "idempotency_key_reused",
+     "Idempotency key reused"},
+    {error_code::unknown_product, 422, "unknown_product", "Unknown product"},
+    {error_code::invalid_discount_code, 422, "invalid_discount_code", "Invalid discount code"},
+    {error_code::rate_limited, 429, "rate_limited", "Rate limited"},
+    {error_code::internal, 500, "internal", "Internal error"},
+    {error_code::unavailable, 503, "unavailable", "Service unavailable"},
+};
+
+const error_info& info(error_code code) {
+  for (const auto& e : k_errors)
+    if (e.code == code) return e;
+  return k_errors[sizeof k_errors / sizeof k_errors[0] - 2];  // internal
+}
+
+}  // namespace
+
+int http_status(error_code code) { return info(code).status; }
+const char* code_name(error_code code) { return info(code).name; }
+
+std::string problem_body(const domain_error& e, std::string_view instance,
+                         std::string_view request_id) {
+  const auto& i = info(e.code);
+  json_writer w;
+  w.begin_object();
+  w.field("type", std::string("urn:cartd:error:") + i.name);
+  w.field("title", i.title);
+  w.field("status", i.status);
+  w.field("code", i.name);
+  if (i.status >= 500) {
+    w.field("detail", e.code == error_code::unavailable
+                          ? "the service cannot answer right now; retry later"
+                          : "an internal error occurred; quote the requestId when reporting it");
+  } else if (!e.detail.empty()) {
+    w.field("detail", e.detail);
+  }
+  w.field("instance", instance);
+  w.field("requestId", request_id);
+  if (!e.errors.empty()) {
+    w.key("errors").begin_array();
+    for (const auto& fe : e.errors) {
+      w.begin_object().field("field", fe.field).field("message", fe.message).end_object();
+    }
+    w.end_array();
+  }
+  w.end_object();
+  return w.str();
+}
+
+}  // namespace cartd

@@ -1,0 +1,133 @@
+#include "http/render.hpp"
+
+#include "domain/time.hpp"
+#include "http/json.hpp"
+
+namespace cartd {
+
+namespace {
+
+void write_cart(json_writer& w, const cart& c) {
+  w.begin_object();
+  w.field("id", c.id.value);
+  w.key("userId").value_or_null(c.user_id);
+  w.key("sessionId").value_or_null(c.session_id);
+  w.field("status", to_string(c.status));
+  w.field("currency", c.currency);
+  w.key("region").value_or_null(c.region);
+  w.key("discountCodes").begin_array();
+  for (const auto& code : c.discount_codes) w.value(code);
+  w.end_array();
+  w.key("shippingMethod").value_or_null(c.shipping_method);
+  w.key("metadata").raw_or_null(c.metadata_json);
+  w.key("items").begin_array();
+  for (const auto& it : c.items) {
+    w.begin_object()
+        .field("id", it.id.value)
+        .field("productId", it.product.value)
+        .field("variantId", it.variant.value)
+        .field("name", it.name)
+        .field("quantity", static_cast<std::int64_t>(it.quantity))
+        .field("unitPrice", it.unit_price)
+        .field("lineTotal", it.unit_price * it.quantity)
+        .field("addedAt", format_rfc3339(it.added_at_ms))
+        .end_object();
+  }
+  w.end_array();
+  w.field("version", static_cast<std::uint64_t>(c.version));
+  w.field("createdAt", format_rfc3339(c.created_at_ms));
+  w.field("updatedAt", format_rfc3339(c.updated_at_ms));
+  w.key("totals");
+  write_totals(w, compute_totals(c));
+  w.end_object();
+}
+
+}  // namespace
+
+void write_totals(json_writer& w, const totals& t) {
+  w.begin_object()
+      .field("currency", t.currency)
+      .field("subtotal", t.subtotal)
+      .field("discountTotal", t.discount_total)
+      .field("taxTotal", t.tax_total)
+      .field("shippingTotal", t.shipping_total)
+      .field("total", t.total);
+  w.key("lines").begin_array();
+  for (const auto& l : t.lines) {
+    w.begin_object()
+        .field("itemId", l.item.value)
+        .field("productId", l.product.value)
+        .field("variantId", l.variant.value)
+        .field("quantity", static_cast<std::int64_t>(l.quantity))
+        .field("unitPrice", l.unit_price)
+        .field("subtotal", l.subtotal)
+        .field("discount", l.discount)
+        .field("tax", l.tax)
+        .field("total", l.total)
+        .end_object();
+  }
+  w.end_array();
+  w.key("appliedDiscounts").begin_array().end_array();
+  w.key("taxRate").null();
+  w.end_object();
+}
+
+std::string render_cart(const cart& c) {
+  json_writer w;
+  write_cart(w, c);
+  return w.str();
+}
+
+std::string render_totals(const cart& c) {
+  json_writer w;
+  write_totals(w, compute_totals(c));
+  return w.str();
+}
+
+std::string render_cart_list(const std::vector<cart>& carts) {
+  json_writer w;
+  w.begin_object().key("items").begin_array();
+  for (const auto& c : carts) write_cart(w, c);
+  w.end_array().key("nextCursor").null().end_object();
+  return w.str();
+}
+
+std::string render_product(const product& p) {
+  json_writer w;
+  w.begin_object()
+      .field("id", p.id.value)
+      .field("name", p.name)
+      .field("currency", p.currency)
+      .field("active", p.active);
+  w.key("variants").begin_array();
+  for (const auto& v : p.variants) {
+    w.begin_object()
+        .field("id", v.id.value)
+        .field("sku", v.sku)
+        .field("price", v.price)
+        .field("stock", v.stock)
+        .field("available", v.available())
+        .end_object();
+  }
+  w.end_array();
+  w.field("createdAt", format_rfc3339(p.created_at_ms));
+  w.field("updatedAt", format_rfc3339(p.updated_at_ms));
+  w.end_object();
+  return w.str();
+}
+
+std::string render_session(const session& s, const std::string& token) {
+  json_writer w;
+  w.begin_object().field("id", s.id);
+  if (!token.empty()) w.field("token", token);
+  w.key("userId").value_or_null(s.user_id);
+  w.key("deviceInfo").raw_or_null(s.device_json);
+  w.field("expiresAt", format_rfc3339(s.expires_at_ms));
+  w.field("createdAt", format_rfc3339(s.created_at_ms));
+  w.end_object();
+  return w.str();
+}
+
+std::string etag_of(const cart& c) { return "\"" + std::to_string(c.version) + "\""; }
+
+}  // namespace cartd

@@ -1,0 +1,23 @@
+#pragma once
+// Pieces every route handler uses: typed path params, If-Match, and the cart round trip.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "actors/cart_protocol.hpp"
+#include "http/exchange.hpp"
+
+namespace cartd {
+
+enum class cart_view { full, totals, none };
+
+/// The cart id of path parameter `i`; answers 404 and returns nothing when it is not a UUID.
+std::optional<cart_id> cart_param(const exchange_ptr& ex, std::size_t i);
+/// If-Match as a version; answers 400 and returns false when the header is malformed.
+bool read_if_match(const exchange_ptr& ex, std::optional<std::uint64_t>& out);
+/// Sends `req` to the cart registry and renders the reply with `ok_status`.
+void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish_fn& finish,
+              cart_request req, int ok_status, cart_view view);
+http_response json_response(int status, std::string body);
+
+}  // namespace cartd

@@ -1,0 +1,33 @@
+#pragma once
+// Route handlers: each checks credentials, parses typed path params and body, then hands a
+// command to the actors and renders the reply. Same shape everywhere.
+#include "http/exchange.hpp"
+
+namespace cartd {
+
+void health(const exchange_ptr& ex);
+void health_ready(const exchange_ptr& ex);
+void health_detailed(const exchange_ptr& ex);
+void health_metrics(const exchange_ptr& ex);
+void openapi_json(const exchange_ptr& ex);
+
+void put_product(const exchange_ptr& ex);
+void get_product(const exchange_ptr& ex);
+
+void create_cart_route(const exchange_ptr& ex);
+void list_carts(const exchange_ptr& ex);
+void get_cart_route(const exchange_ptr& ex);
+void patch_cart_route(const exchange_ptr& ex);
+void delete_cart_route(const exchange_ptr& ex);
+void add_item_route(const exchange_ptr& ex);
+void patch_item_route(const exchange_ptr& ex);
+void delete_item_route(const exchange_ptr& ex);
+void cart_totals(const exchange_ptr& ex);
+void merge_cart_route(const exchange_ptr& ex);
+
+void create_session_route(const exchange_ptr& ex);
+void get_session_route(const exchange_ptr& ex);
+void patch_session_route(const exchange_ptr& ex);
+void delete_session_route(const exchange_ptr& ex);
+
+}  // namespace cartd

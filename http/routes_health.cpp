@@ -1,0 +1,118 @@
+#include <caf/all.hpp>
+
+#include <chrono>
+
+#include "actors/store_pool.hpp"
+#include "actors/system.hpp"
+#include "domain/time.hpp"
+#include "http/json.hpp"
+#include "http/route_support.hpp"
+#include "http/routes.hpp"
+#include "http/service.hpp"
+
+namespace cartd {
+
+std::string_view openapi_document();
+
+namespace {
+
+struct ping_result {
+  bool ok = false;
+  double ms = 0;
+};
+
+/// Pings the store through the store workers (never on this thread).
+void ping_store(caf::event_based_actor* self, const exchange_ptr& e,
+                std::function<void(ping_result)> next) {
+  call_store<double>(
+      self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout / 2, false,
+      [](store& s) {
+        auto start = std::chrono::steady_clock::now();
+        s.ping();
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count();
+      },
+      [next](std::optional<double> ms) { next(ping_result{ms.has_value(), ms.value_or(0)}); });
+}
+
+}  // namespace
+
+void health(const exchange_ptr& ex) { ex->respond(json_response(200, R"({"status":"ok"})")); }
+
+void health_ready(const exchange_ptr& ex) {
+  ex->run(auth_mode::none, [](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+    ping_store(self, e, [finish](ping_result r) {
+      if (r.ok) return finish(json_response(200, R"({"status":"ready"})"));
+      auto resp = json_response(503, R"({"status":"not_ready","reason":"store"})");
+      resp.headers.emplace_back("Retry-After", "1");
+      finish(std::move(resp));
+    });
+  });
+}
+
+void health_detailed(const exchange_ptr& ex) {
+  ex->run(auth_mode::none, [](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+    ping_store(self, e, [e, finish](ping_result r) {
+      auto& svc = e->svc;
+      auto& rt = svc.runtime;
+      const auto& carts = rt.carts();
+      auto& m = svc.stats;
+      json_writer w;
+      w.begin_object();
+      w.field("status", r.ok ? "ok" : "down");
+      w.field("node", svc.cfg.node.name);
+      w.field("version", CARTD_VERSION);
+      w.field("uptimeSeconds", (now_ms() - svc.started_ms) / 1000);
+      w.key("components").begin_object();
+      w.key("store").begin_object()
+          .field("status", r.ok ? "ok" : "down")
+          .field("kind", rt.db().kind())
+          .field("latencyMicros", static_cast<std::int64_t>(r.ms * 1000))
+          .field("workers", svc.cfg.store.workers)
+          .field("jobsInFlight", static_cast<std::int64_t>(m.store_jobs_in_flight.Value()))
+          .field("jobFailures", static_cast<std::int64_t>(m.store_job_failures.Value()))
+          .end_object();
+      w.key("redis").begin_object().field("status", "disabled").end_object();
+      w.key("cluster").begin_object()
+          .field("status", "ok")
+          .field("mode", "single-node")
+          .field("members", 1)
+          .end_object();
+      w.key("actors").begin_object()
+          .field("status", "ok")
+          .key("cart").begin_object()
+          .field("live", carts.live.load())
+          .field("spawned", carts.spawned.load())
+          .field("passivated", carts.passivated.load())
+          .field("restarted", carts.restarted.load())
+          .field("mailboxDepth", static_cast<std::int64_t>(m.cart_mailbox_depth.Value()))
+          .end_object()
+          .key("snapshotWriter").begin_object()
+          .field("groupCommit", svc.cfg.store.group_commit)
+          .field("batchMax", svc.cfg.store.batch_max)
+          .field("queueDepth", static_cast<std::int64_t>(m.snapshot_queue_depth.Value()))
+          .field("versionConflicts", static_cast<std::int64_t>(m.version_conflicts.Value()))
+          .end_object()
+          .end_object();
+      w.key("bulkheads").begin_object().end_object();
+      w.key("circuitBreakers").begin_object().end_object();
+      w.key("http").begin_object().field("inFlight", svc.in_flight.load()).end_object();
+      w.end_object();
+      w.end_object();
+      finish(json_response(r.ok ? 200 : 503, w.str()));
+    });
+  });
+}
+
+void health_metrics(const exchange_ptr& ex) {
+  http_response r;
+  r.body = ex->svc.stats.render();
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  ex->respond(std::move(r));
+}
+
+void openapi_json(const exchange_ptr& ex) {
+  ex->respond(json_response(200, std::string(openapi_document())));
+}
+
+}  // namespace cartd

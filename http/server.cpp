@@ -1,0 +1,155 @@
+#include "http/server.hpp"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+
+#include <chrono>
+#include <sstream>
+#include <thread>
+
+#include "domain/ids.hpp"
+#include "domain/time.hpp"
+#include "http/router.hpp"
+#include "http/server_internal.hpp"
+#include "http/service.hpp"
+
+namespace cartd {
+
+namespace {
+
+using namespace Pistache;
+
+/// Bodies above this are cut off by Pistache itself before we see them (see README).
+constexpr std::size_t k_transport_max = 1024 * 1024;
+
+std::string header_value(const Http::Request& r, const std::string& name) {
+  if (auto raw = r.headers().tryGetRaw(name)) return raw->value();
+  if (auto h = r.headers().tryGet(name)) {
+    std::ostringstream os;
+    h->write(os);
+    return os.str();
+  }
+  return {};
+}
+
+bool valid_request_id(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id)
+    if (c < 0x21 || c > 0x7e) return false;
+  return true;
+}
+
+bool is_json_type(std::string ct) {
+  for (auto& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto semi = ct.find(';');
+  std::string base = ct.substr(0, semi);
+  while (!base.empty() && base.back() == ' ') base.pop_back();
+  if (base == "application/json") return true;
+  return base.rfind("application/", 0) == 0 && base.size() > 5 &&
+         base.compare(base.size() - 5, 5, "+json") == 0;
+}
+
+class handler final : public Http::Handler {
+ public:
+  HTTP_PROTOTYPE(handler)
+  explicit handler(service* svc) : svc_(svc) {}
+
+  void onRequest(const Http::Request& r, Http::ResponseWriter w) override {
+    http_request req;
+    req.start = std::chrono::steady_clock::now();
+    req.method = Http::methodString(r.method());
+    req.path = r.resource();
+    req.request_id = header_value(r, "X-Request-Id");
+    if (!valid_request_id(req.request_id)) req.request_id = new_uuid_v7(now_ms());
+    auto idem = r.headers().tryGetRaw("Idempotency-Key");
+    req.has_idempotency_key = idem.has_value();
+    if (idem) req.idempotency_key = idem->value();
+    req.if_match = header_value(r, "If-Match");
+    req.authorization = header_value(r, "Authorization");
+    req.session_token = header_value(r, "X-Session-Token");
+    req.content_type = header_value(r, "Content-Type");
+    req.client = r.address().host();
+    auto conn = header_value(r, "Connection");
+    req.close_connection = conn == "Close" || conn == "close";
+    req.body = r.body();
+
+    auto box = std::make_shared<exchange::writer_box>(exchange::writer_box{std::move(w)});
+    auto m = match_route(req.method, req.path);
+    req.route = m.found ? m.found->pattern : (m.allowed.empty() ? "unmatched" : req.path);
+    if (m.found) req.params = std::move(m.params);
+    auto ex = std::make_shared<exchange>(*svc_, std::move(req), std::move(box));
+    if (!m.found) {
+      if (m.allowed.empty())
+        return ex->fail(make_error(error_code::not_found, "no such route"));
+      auto r405 = error_response(
+          make_error(error_code::method_not_allowed, "allowed: " + m.allowed), ex->req);
+      r405.headers.emplace_back("Allow", m.allowed);
+      ex->req.route = m.allowed.empty() ? "unmatched" : "method_not_allowed";
+      return ex->respond(std::move(r405));
+    }
+    if (ex->req.body.size() > static_cast<std::size_t>(svc_->cfg.http.max_body)) {
+      return ex->fail(make_error(error_code::payload_too_large,
+                                 "request bodies are limited to " +
+                                     std::to_string(svc_->cfg.http.max_body) + " bytes"));
+    }
+    bool has_body = !ex->req.body.empty();
+    if (has_body && !is_json_type(ex->req.content_type)) {
+      return ex->fail(make_error(error_code::unsupported_media_type,
+                                 "send the body as application/json"));
+    }
+    if (ex->req.has_idempotency_key &&
+        (ex->req.idempotency_key.empty() || ex->req.idempotency_key.size() > 255)) {
+      auto e = make_error(error_code::validation_failed, "invalid Idempotency-Key");
+      e.errors.push_back({"Idempotency-Key", "must be 1..255 characters"});
+      return ex->fail(e);
+    }
+    m.found->handler(ex);
+  }
+
+ private:
+  service* svc_;
+};
+
+}  // namespace
+
+void add_connection_header(Http::ResponseWriter& w, const http_request& req) {
+  w.headers().add<Http::Header::Connection>(req.close_connection
+                                                ? Http::ConnectionControl::Close
+                                                : Http::ConnectionControl::KeepAlive);
+}
+
+struct http_server::impl {
+  service& svc;
+  std::unique_ptr<Http::Endpoint> endpoint;
+};
+
+http_server::http_server(service& svc) : impl_(std::make_unique<impl>(impl{svc, nullptr})) {}
+
+http_server::~http_server() { stop(); }
+
+int http_server::start() {
+  const auto& cfg = impl_->svc.cfg.http;
+  Address addr(cfg.address, Port(static_cast<std::uint16_t>(cfg.port)));
+  impl_->endpoint = std::make_unique<Http::Endpoint>(addr);
+  auto opts = Http::Endpoint::options()
+                  .threads(cfg.threads)
+                  .flags(Tcp::Options::ReuseAddr)
+                  .maxRequestSize(k_transport_max)
+                  .maxResponseSize(8 * 1024 * 1024);
+  impl_->endpoint->init(opts);
+  impl_->endpoint->setHandler(Http::make_handler<handler>(&impl_->svc));
+  impl_->endpoint->serveThreaded();
+  return static_cast<int>(static_cast<std::uint16_t>(impl_->endpoint->getPort()));
+}
+
+void http_server::stop() {
+  if (!impl_->endpoint) return;
+  // Answers still owed are written by actors through the transport: let them drain first.
+  auto deadline = std::chrono::steady_clock::now() + impl_->svc.cfg.http.request_timeout;
+  while (impl_->svc.in_flight > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  impl_->endpoint->shutdown();
+  impl_->endpoint.reset();
+}
+
+}  // namespace cartd

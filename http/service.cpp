@@ -1,0 +1,34 @@
+#include "http/service.hpp"
+
+namespace cartd {
+
+namespace {
+/// Bounds the cache; past it, the cache starts over (sessions are reloaded from the store).
+constexpr std::size_t k_max_cached_sessions = 100'000;
+}  // namespace
+
+std::optional<session> session_cache::get(const std::string& token_hash, std::int64_t now_ms) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  auto it = by_hash_.find(token_hash);
+  if (it == by_hash_.end()) return std::nullopt;
+  if (it->second.expired(now_ms)) {
+    by_hash_.erase(it);
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void session_cache::put(const session& s) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  if (by_hash_.size() >= k_max_cached_sessions) by_hash_.clear();
+  by_hash_[s.token_hash] = s;
+}
+
+void session_cache::drop_session(const std::string& session_id) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  for (auto it = by_hash_.begin(); it != by_hash_.end();) {
+    it = it->second.id == session_id ? by_hash_.erase(it) : std::next(it);
+  }
+}
+
+}  // namespace cartd

@@ -1,0 +1,15 @@
+#pragma once
+// A cart snapshot as stored: compact JSON of the whole cart state.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "domain/cart.hpp"
+
+namespace cartd {
+
+std::string encode_snapshot(const cart& c);
+/// Nothing when the stored bytes are not a snapshot we wrote (corruption).
+std::optional<cart> decode_snapshot(std::string_view json);
+
+}  // namespace cartd

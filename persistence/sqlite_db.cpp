@@ -1,0 +1,132 @@
+#include "persistence/sqlite_db.hpp"
+
+#include "persistence/store.hpp"
+
+namespace cartd::sqlite {
+
+namespace {
+[[noreturn]] void fail(sqlite3* db, const std::string& what) {
+  throw store_error("sqlite: " + what + ": " + (db ? sqlite3_errmsg(db) : "no connection"));
+}
+}  // namespace
+
+connection::connection(const std::string& path) {
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw store_error("sqlite: cannot open " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  // WAL + synchronous=FULL: a commit that returned is on disk.
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=FULL");
+  exec("PRAGMA foreign_keys=ON");
+}
+
+connection::~connection() {
+  for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
+  sqlite3_close(db_);
+}
+
+sqlite3_stmt* connection::prepared(const char* sql) {
+  auto it = stmts_.find(sql);
+  if (it != stmts_.end()) return it->second;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK)
+    fail(db_, "prepare");
+  stmts_.emplace(sql, st);
+  return st;
+}
+
+void connection::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown";
+    sqlite3_free(err);
+    throw store_error("sqlite: " + msg);
+  }
+}
+
+statement::statement(connection& c, const char* sql) : conn_(c), st_(c.prepared(sql)) {}
+
+statement::~statement() {
+  sqlite3_reset(st_);
+  sqlite3_clear_bindings(st_);
+}
+
+statement& statement::bind(int i, std::string_view v) {
+  sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+statement& statement::bind(int i, std::int64_t v) {
+  sqlite3_bind_int64(st_, i, v);
+  return *this;
+}
+
+statement& statement::bind_null(int i) {
+  sqlite3_bind_null(st_, i);
+  return *this;
+}
+
+statement& statement::bind_opt(int i, std::string_view v) {
+  return v.empty() ? bind_null(i) : bind(i, v);
+}
+
+bool statement::step() {
+  int rc = sqlite3_step(st_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail(conn_.handle(), "step");
+}
+
+void statement::run() {
+  while (step()) {
+  }
+}
+
+std::string statement::text(int col) const {
+  const auto* p = sqlite3_column_text(st_, col);
+  return p ? std::string(reinterpret_cast<const char*>(p),
+                         static_cast<std::size_t>(sqlite3_column_bytes(st_, col)))
+           : std::string();
+}
+
+std::int64_t statement::integer(int col) const { return sqlite3_column_int64(st_, col); }
+
+bool statement::is_null(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
+
+int statement::changes() const { return sqlite3_changes(conn_.handle()); }
+
+pool::lease pool::acquire() {
+  {
+    std::lock_guard<std::mutex> guard(mtx_);
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return lease(*this, std::move(c));
+    }
+  }
+  return lease(*this, std::make_unique<connection>(path_));
+}
+
+void pool::release(std::unique_ptr<connection> c) {
+  if (!c) return;
+  std::lock_guard<std::mutex> guard(mtx_);
+  idle_.push_back(std::move(c));
+}
+
+transaction::transaction(connection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE"); }
+
+transaction::~transaction() {
+  if (!done_) sqlite3_exec(c_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void transaction::commit() {
+  c_.exec("COMMIT");
+  done_ = true;
+}
+
+}  // namespace cartd::sqlite

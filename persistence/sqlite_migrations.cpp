@@ -1,0 +1,37 @@
+#include "persistence/sqlite_migrations.hpp"
+
+namespace cartd::sqlite {
+
+const std::vector<migration>& migrations() {
+  static const std::vector<migration> all = {
+      {1, R"sql(
+CREATE TABLE products (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, currency TEXT NOT NULL, active INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE variants (
+  product_id TEXT NOT NULL REFERENCES products(id) ON DELETE CASCADE, id TEXT NOT NULL,
+  sku TEXT NOT NULL, price INTEGER NOT NULL, on_hand INTEGER NOT NULL,
+  reserved INTEGER NOT NULL DEFAULT 0, position INTEGER NOT NULL,
+  PRIMARY KEY (product_id, id));
+CREATE TABLE carts (
+  id TEXT PRIMARY KEY, user_id TEXT, session_id TEXT, status TEXT NOT NULL,
+  version INTEGER NOT NULL, snapshot TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX carts_by_user ON carts (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX carts_by_session ON carts (session_id) WHERE session_id IS NOT NULL;
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, user_id TEXT, device_info TEXT,
+  expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE INDEX sessions_by_user ON sessions (user_id) WHERE user_id IS NOT NULL;
+CREATE TABLE idempotency_keys (
+  scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, state TEXT NOT NULL,
+  status INTEGER, content_type TEXT, etag TEXT, body BLOB,
+  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, key));
+CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
+)sql"},
+  };
+  return all;
+}
+
+}  // namespace cartd::sqlite

@@ -1,0 +1,322 @@
+#include "persistence/sqlite_store.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+
+#include "persistence/snapshot_codec.hpp"
+#include "persistence/sqlite_db.hpp"
+#include "persistence/sqlite_migrations.hpp"
+
+namespace cartd {
+
+namespace {
+
+using sqlite::statement;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr const char* k_load_cart = "SELECT snapshot FROM carts WHERE id = ?1";
+constexpr const char* k_insert_cart =
+    "INSERT INTO carts (id, user_id, session_id, status, version, snapshot, created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING";
+constexpr const char* k_update_cart =
+    "UPDATE carts SET user_id = ?2, session_id = ?3, status = ?4, version = ?5, snapshot = ?6,"
+    " updated_at = ?8 WHERE id = ?1 AND version = ?9";
+constexpr const char* k_list_carts =
+    "SELECT snapshot FROM carts WHERE (user_id = ?1 OR session_id = ?2) AND status <> 'deleted'"
+    " ORDER BY status <> 'active', updated_at DESC LIMIT 200";
+
+constexpr const char* k_product_exists = "SELECT 1 FROM products WHERE id = ?1";
+constexpr const char* k_upsert_product =
+    "INSERT INTO products (id, name, currency, active, created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+    " currency = excluded.currency, active = excluded.active, updated_at = excluded.updated_at";
+constexpr const char* k_upsert_variant =
+    "INSERT INTO variants (product_id, id, sku, price, on_hand, position)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (product_id, id) DO UPDATE SET"
+    " sku = excluded.sku, price = excluded.price, on_hand = excluded.on_hand,"
+    " position = excluded.position";
+constexpr const char* k_prune_variants =
+    "DELETE FROM variants WHERE product_id = ?1 AND reserved = 0"
+    " AND id NOT IN (SELECT value FROM json_each(?2))";
+constexpr const char* k_get_product =
+    "SELECT name, currency, active, created_at, updated_at FROM products WHERE id = ?1";
+constexpr const char* k_get_variants =
+    "SELECT id, sku, price, on_hand, reserved FROM variants WHERE product_id = ?1"
+    " ORDER BY position";
+
+constexpr const char* k_insert_session =
+    "INSERT INTO sessions (id, token_hash, user_id, device_info, expires_at, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char* k_session_by_id =
+    "SELECT id, token_hash, user_id, device_info, expires_at, created_at FROM sessions"
+    " WHERE id = ?1";
+constexpr const char* k_session_by_token =
+    "SELECT id, token_hash, user_id, device_info, expires_at, created_at FROM sessions"
+    " WHERE token_hash = ?1";
+constexpr const char* k_update_session =
+    "UPDATE sessions SET device_info = ?2, expires_at = ?3 WHERE id = ?1";
+constexpr const char* k_delete_session = "DELETE FROM sessions WHERE id = ?1";
+
+constexpr const char* k_idem_get =
+    "SELECT fingerprint, state, status, content_type, etag, body, created_at, expires_at"
+    " FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
+constexpr const char* k_idem_claim =
+    "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at)"
+    " VALUES (?1, ?2, ?3, 'running', ?4, ?5) ON CONFLICT (scope, key) DO UPDATE SET"
+    " fingerprint = excluded.fingerprint, state = 'running', status = NULL, body = NULL,"
+    " created_at = excluded.created_at, expires_at = excluded.expires_at";
+constexpr const char* k_idem_complete =
+    "UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4, etag = ?5,"
+    " body = ?6 WHERE scope = ?1 AND key = ?2";
+constexpr const char* k_idem_release = "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
+constexpr const char* k_idem_purge = "DELETE FROM idempotency_keys WHERE expires_at < ?1";
+
+session read_session(statement& st) {
+  session s;
+  s.id = st.text(0);
+  s.token_hash = st.text(1);
+  s.user_id = st.text(2);
+  s.device_json = st.text(3);
+  s.expires_at_ms = st.integer(4);
+  s.created_at_ms = st.integer(5);
+  return s;
+}
+
+class sqlite_store final : public store {
+ public:
+  explicit sqlite_store(std::string path) : pool_(std::move(path)) {}
+
+  std::string kind() const override { return "sqlite"; }
+
+  int migrate() override {
+    auto c = pool_.acquire();
+    c->exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+            " applied_at INTEGER NOT NULL)");
+    int applied = 0;
+    for (const auto& m : sqlite::migrations()) {
+      sqlite::transaction tx(*c);
+      statement has(*c, "SELECT 1 FROM schema_migrations WHERE version = ?1");
+      has.bind(1, static_cast<std::int64_t>(m.version));
+      if (has.step()) continue;
+      c->exec(m.sql);
+      statement mark(*c, "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)");
+      mark.bind(1, static_cast<std::int64_t>(m.version)).bind(2, now_ms()).run();
+      tx.commit();
+      ++applied;
+    }
+    return applied;
+  }
+
+  void ping() override {
+    auto c = pool_.acquire();
+    statement st(*c, "SELECT 1");
+    st.run();
+  }
+
+  std::optional<cart> load_cart(const cart_id& id) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_load_cart);
+    st.bind(1, id.value);
+    if (!st.step()) return std::nullopt;
+    auto decoded = decode_snapshot(st.text(0));
+    if (!decoded) throw store_error("corrupt snapshot for cart " + id.value);
+    return decoded;
+  }
+
+  std::vector<write_status> commit(const std::vector<write_unit>& units) override {
+    auto c = pool_.acquire();
+    std::vector<write_status> out;
+    out.reserve(units.size());
+    sqlite::transaction tx(*c);
+    for (const auto& unit : units) {
+      c->exec("SAVEPOINT unit");
+      bool ok = true;
+      for (const auto& w : unit.writes) ok = ok && write_one(*c, w);
+      c->exec(ok ? "RELEASE unit" : "ROLLBACK TO unit; RELEASE unit");
+      out.push_back(ok ? write_status::committed : write_status::conflict);
+    }
+    tx.commit();
+    return out;
+  }
+
+  std::vector<cart> list_carts(const principal& owner) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_list_carts);
+    st.bind_opt(1, owner.user).bind_opt(2, owner.session);
+    std::vector<cart> out;
+    while (st.step()) {
+      if (auto decoded = decode_snapshot(st.text(0))) out.push_back(std::move(*decoded));
+    }
+    return out;
+  }
+
+  bool upsert_product(const product& p) override {
+    auto c = pool_.acquire();
+    sqlite::transaction tx(*c);
+    statement exists(*c, k_product_exists);
+    exists.bind(1, p.id.value);
+    bool created = !exists.step();
+    statement up(*c, k_upsert_product);
+    up.bind(1, p.id.value).bind(2, p.name).bind(3, p.currency);
+    up.bind(4, static_cast<std::int64_t>(p.active)).bind(5, p.updated_at_ms).run();
+    std::string ids = "[";
+    std::int64_t pos = 0;
+    for (const auto& v : p.variants) {
+      statement sv(*c, k_upsert_variant);
+      sv.bind(1, p.id.value).bind(2, v.id.value).bind(3, v.sku).bind(4, v.price);
+      sv.bind(5, v.stock).bind(6, pos++).run();
+      ids += (pos > 1 ? ",\"" : "\"") + v.id.value + "\"";  // ids are [A-Za-z0-9._-]
+    }
+    ids += "]";
+    statement prune(*c, k_prune_variants);
+    prune.bind(1, p.id.value).bind(2, ids).run();
+    tx.commit();
+    return created;
+  }
+
+  std::optional<product> get_product(const product_id& id) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_get_product);
+    st.bind(1, id.value);
+    if (!st.step()) return std::nullopt;
+    product p;
+    p.id = id;
+    p.name = st.text(0);
+    p.currency = st.text(1);
+    p.active = st.integer(2) != 0;
+    p.created_at_ms = st.integer(3);
+    p.updated_at_ms = st.integer(4);
+    statement vs(*c, k_get_variants);
+    vs.bind(1, id.value);
+    while (vs.step()) {
+      p.variants.push_back(
+          variant{variant_id{vs.text(0)}, vs.text(1), vs.integer(2), vs.integer(3), vs.integer(4)});
+    }
+    return p;
+  }
+
+  void create_session(const session& s) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_insert_session);
+    st.bind(1, s.id).bind(2, s.token_hash).bind_opt(3, s.user_id).bind_opt(4, s.device_json);
+    st.bind(5, s.expires_at_ms).bind(6, s.created_at_ms).run();
+  }
+
+  std::optional<session> find_session(const std::string& id) override {
+    return find(k_session_by_id, id);
+  }
+
+  std::optional<session> find_session_by_token(const std::string& token_hash) override {
+    return find(k_session_by_token, token_hash);
+  }
+
+  void update_session(const session& s) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_update_session);
+    st.bind(1, s.id).bind_opt(2, s.device_json).bind(3, s.expires_at_ms).run();
+  }
+
+  bool delete_session(const std::string& id) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_delete_session);
+    st.bind(1, id).run();
+    return st.changes() > 0;
+  }
+
+  idempotency_claim claim_idempotency_key(const std::string& scope, const std::string& key,
+                                          const std::string& fingerprint, std::int64_t now,
+                                          std::int64_t ttl_ms,
+                                          std::int64_t stale_after_ms) override {
+    auto c = pool_.acquire();
+    sqlite::transaction tx(*c);
+    if (++claims_ % 1024 == 0) {
+      statement purge(*c, k_idem_purge);
+      purge.bind(1, now).run();
+    }
+    idempotency_claim out;
+    {
+      statement get(*c, k_idem_get);
+      get.bind(1, scope).bind(2, key);
+      if (get.step() && get.integer(7) > now) {
+        bool running = get.text(1) == "running";
+        bool stale = running && now - get.integer(6) > stale_after_ms;
+        if (get.text(0) != fingerprint && !stale) {
+          out.outcome = idempotency_claim::state::reused;
+        } else if (running && !stale) {
+          out.outcome = idempotency_claim::state::in_progress;
+        } else if (!running) {
+          out.outcome = idempotency_claim::state::replay;
+          out.response = stored_response{static_cast<int>(get.integer(2)), get.text(3),
+                                         get.text(4), get.text(5)};
+        }
+      }
+    }
+    if (out.outcome == idempotency_claim::state::claimed) {
+      statement claim(*c, k_idem_claim);
+      claim.bind(1, scope).bind(2, key).bind(3, fingerprint).bind(4, now).bind(5, now + ttl_ms);
+      claim.run();
+    }
+    tx.commit();
+    return out;
+  }
+
+  void complete_idempotency_key(const std::string& scope, const std::string& key,
+                                const stored_response& r) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_idem_complete);
+    st.bind(1, scope).bind(2, key).bind(3, static_cast<std::int64_t>(r.status));
+    st.bind(4, r.content_type).bind(5, r.etag).bind(6, r.body).run();
+  }
+
+  void release_idempotency_key(const std::string& scope, const std::string& key) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_idem_release);
+    st.bind(1, scope).bind(2, key).run();
+  }
+
+ private:
+  static bool write_one(sqlite::connection& c, const cart_write& w) {
+    const cart& s = w.snapshot;
+    statement st(c, w.expected_version == 0 ? k_insert_cart : k_update_cart);
+    st.bind(1, s.id.value).bind_opt(2, s.user_id).bind_opt(3, s.session_id);
+    st.bind(4, std::string_view(to_string(s.status)));
+    st.bind(5, static_cast<std::int64_t>(s.version)).bind(6, encode_snapshot(s));
+    st.bind(7, s.created_at_ms).bind(8, s.updated_at_ms);
+    if (w.expected_version != 0) st.bind(9, static_cast<std::int64_t>(w.expected_version));
+    st.run();
+    return st.changes() == 1;
+  }
+
+  std::optional<session> find(const char* sql, const std::string& arg) {
+    auto c = pool_.acquire();
+    statement st(*c, sql);
+    st.bind(1, arg);
+    if (!st.step()) return std::nullopt;
+    return read_session(st);
+  }
+
+  sqlite::pool pool_;
+  std::atomic<std::uint64_t> claims_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<store> make_sqlite_store(const std::string& path) {
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  return std::make_unique<sqlite_store>(path);
+}
+
+std::unique_ptr<store> open_store(const std::string& url) {
+  const std::string sqlite_prefix = "sqlite://";
+  if (url.rfind(sqlite_prefix, 0) == 0) return make_sqlite_store(url.substr(sqlite_prefix.size()));
+  throw store_error("unsupported store url (only sqlite:// in this build): " + url);
+}
+
+}  // namespace cartd

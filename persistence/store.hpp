@@ -1,0 +1,89 @@
+#pragma once
+// The store interface: every byte cartd keeps goes through it. SQLite (embedded default) and
+// PostgreSQL implement it; tests/integration/store_contract_test.cpp is the contract both pass.
+// Calls block: run them only on detached actors or dedicated threads. Failures throw store_error.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "domain/cart.hpp"
+#include "domain/catalog.hpp"
+#include "domain/identity.hpp"
+#include "domain/session.hpp"
+
+namespace cartd {
+
+struct store_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// One cart snapshot to write, conditional on the version the writer last saw (0: must be new).
+struct cart_write {
+  cart snapshot;
+  std::uint64_t expected_version = 0;
+};
+
+/// Writes that commit together or not at all (a merge writes two carts as one unit).
+struct write_unit {
+  std::vector<cart_write> writes;
+};
+
+enum class write_status { committed, conflict };
+
+/// A response kept for Idempotency-Key replay.
+struct stored_response {
+  int status = 0;
+  std::string content_type;
+  std::string etag;
+  std::string body;
+};
+
+struct idempotency_claim {
+  enum class state { claimed, in_progress, replay, reused } outcome = state::claimed;
+  stored_response response;  ///< set for replay
+};
+
+class store {
+ public:
+  virtual ~store() = default;
+  virtual std::string kind() const = 0;
+  /// Applies the numbered migrations not applied yet; returns how many were applied.
+  virtual int migrate() = 0;
+  virtual void ping() = 0;
+
+  virtual std::optional<cart> load_cart(const cart_id& id) = 0;
+  /// All units in one transaction; a unit whose version condition fails is rolled back alone.
+  virtual std::vector<write_status> commit(const std::vector<write_unit>& units) = 0;
+  /// The carts of a user or a session (not deleted), active first, newest change first.
+  virtual std::vector<cart> list_carts(const principal& owner) = 0;
+
+  /// Inserts or replaces a product and its variants (keeping reservations); true when new.
+  virtual bool upsert_product(const product& p) = 0;
+  virtual std::optional<product> get_product(const product_id& id) = 0;
+
+  virtual void create_session(const session& s) = 0;
+  virtual std::optional<session> find_session(const std::string& id) = 0;
+  virtual std::optional<session> find_session_by_token(const std::string& token_hash) = 0;
+  virtual void update_session(const session& s) = 0;
+  virtual bool delete_session(const std::string& id) = 0;
+
+  /// Claims (scope, key) for a request with `fingerprint`, or says why it cannot: a replay of
+  /// the stored response, a key still in use, or a key reused with another request.
+  /// A claim older than `stale_after_ms` is abandoned (its process died) and taken over.
+  virtual idempotency_claim claim_idempotency_key(const std::string& scope, const std::string& key,
+                                                  const std::string& fingerprint,
+                                                  std::int64_t now_ms, std::int64_t ttl_ms,
+                                                  std::int64_t stale_after_ms) = 0;
+  virtual void complete_idempotency_key(const std::string& scope, const std::string& key,
+                                        const stored_response& response) = 0;
+  /// Forgets a claim whose request ended in a 5xx, so the client may retry with the same key.
+  virtual void release_idempotency_key(const std::string& scope, const std::string& key) = 0;
+};
+
+/// Opens the store named by a URL (`sqlite://path`); throws store_error for an unknown scheme.
+std::unique_ptr<store> open_store(const std::string& url);
+
+}  // namespace cartd

@@ -1,0 +1,182 @@
+// The store contract: every store implementation must pass these. Each test gets a fresh store
+// (a new SQLite file); the PostgreSQL store joins the parameter list when it exists.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "domain/time.hpp"
+#include "persistence/store.hpp"
+
+namespace cartd {
+namespace {
+
+struct store_factory {
+  std::string name;
+  std::function<std::unique_ptr<store>(const std::string& test_name)> make;
+};
+
+std::string temp_db(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / "cartd-contract";
+  std::filesystem::create_directories(dir);
+  auto path = dir / (name + "-" + std::to_string(now_ms()) + ".db");
+  return path.string();
+}
+
+class store_contract : public ::testing::TestWithParam<store_factory> {
+ protected:
+  void SetUp() override {
+    auto name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::string clean;
+    for (char c : std::string(name)) clean.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+    db = GetParam().make(clean);
+    db->migrate();
+  }
+  std::unique_ptr<store> db;
+};
+
+cart sample_cart(const std::string& id, const std::string& user) {
+  cart c = new_cart(cart_id{id}, principal{user, "", false}, "USD", "", now_ms());
+  c.items.push_back(cart_item{item_id{"i1"}, product_id{"p"}, variant_id{"v"}, "Tee \"quoted\"", 2,
+                              1999, now_ms()});
+  return c;
+}
+
+TEST_P(store_contract, migrations_are_idempotent) { EXPECT_EQ(db->migrate(), 0); }
+
+TEST_P(store_contract, a_new_cart_round_trips) {
+  auto c = sample_cart("c-1", "alice");
+  auto res = db->commit({write_unit{{cart_write{c, 0}}}});
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0], write_status::committed);
+  auto loaded = db->load_cart(cart_id{"c-1"});
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->version, 1u);
+  ASSERT_EQ(loaded->items.size(), 1u);
+  EXPECT_EQ(loaded->items[0].name, "Tee \"quoted\"");
+  EXPECT_EQ(loaded->items[0].unit_price, 1999);
+  EXPECT_FALSE(db->load_cart(cart_id{"missing"}));
+}
+
+TEST_P(store_contract, writes_are_conditional_on_the_version_seen) {
+  auto c = sample_cart("c-2", "alice");
+  ASSERT_EQ(db->commit({write_unit{{cart_write{c, 0}}}})[0], write_status::committed);
+  EXPECT_EQ(db->commit({write_unit{{cart_write{c, 0}}}})[0], write_status::conflict);
+  auto next = c;
+  next.version = 2;
+  EXPECT_EQ(db->commit({write_unit{{cart_write{next, 1}}}})[0], write_status::committed);
+  auto stale = c;
+  stale.version = 2;
+  EXPECT_EQ(db->commit({write_unit{{cart_write{stale, 1}}}})[0], write_status::conflict);
+  EXPECT_EQ(db->load_cart(cart_id{"c-2"})->version, 2u);
+}
+
+TEST_P(store_contract, a_failed_unit_rolls_back_alone_and_whole) {
+  auto a = sample_cart("c-a", "alice");
+  auto b = sample_cart("c-b", "alice");
+  auto other = sample_cart("c-o", "bob");
+  ASSERT_EQ(db->commit({write_unit{{cart_write{a, 0}}}})[0], write_status::committed);
+  auto a2 = a;
+  a2.version = 2;
+  // Unit 1: a (valid) + b expected at version 7 (invalid): neither may land.
+  auto b_bad = b;
+  b_bad.version = 8;
+  auto res = db->commit({write_unit{{cart_write{a2, 1}, cart_write{b_bad, 7}}},
+                         write_unit{{cart_write{other, 0}}}});
+  ASSERT_EQ(res.size(), 2u);
+  EXPECT_EQ(res[0], write_status::conflict);
+  EXPECT_EQ(res[1], write_status::committed);
+  EXPECT_EQ(db->load_cart(cart_id{"c-a"})->version, 1u);
+  EXPECT_FALSE(db->load_cart(cart_id{"c-b"}));
+  EXPECT_TRUE(db->load_cart(cart_id{"c-o"}));
+}
+
+TEST_P(store_contract, lists_an_owners_carts_active_first_without_deleted) {
+  auto a = sample_cart("l-a", "carol");
+  auto b = sample_cart("l-b", "carol");
+  b.status = cart_status::merged;
+  auto d = sample_cart("l-d", "carol");
+  d.status = cart_status::deleted;
+  auto x = sample_cart("l-x", "dave");
+  db->commit({write_unit{{cart_write{b, 0}}}, write_unit{{cart_write{a, 0}}},
+              write_unit{{cart_write{d, 0}}}, write_unit{{cart_write{x, 0}}}});
+  auto list = db->list_carts(principal{"carol", "", false});
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id.value, "l-a");
+  EXPECT_EQ(list[1].id.value, "l-b");
+}
+
+TEST_P(store_contract, products_upsert_and_keep_variant_order) {
+  product p{product_id{"tee"}, "Tee", "USD", true,
+            {variant{variant_id{"v-red"}, "R", 1999, 10, 0}, variant{variant_id{"v-blue"}, "B", 2099, 5, 0}},
+            now_ms(), now_ms()};
+  EXPECT_TRUE(db->upsert_product(p));
+  p.variants.pop_back();
+  p.variants[0].price = 1499;
+  EXPECT_FALSE(db->upsert_product(p));
+  auto got = db->get_product(product_id{"tee"});
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->variants.size(), 1u);
+  EXPECT_EQ(got->variants[0].price, 1499);
+  EXPECT_EQ(got->variants[0].available(), 10);
+  EXPECT_FALSE(db->get_product(product_id{"nope"}));
+}
+
+TEST_P(store_contract, sessions_are_found_by_id_and_token_hash) {
+  session s{"s-1", "hash-1", "", R"({"os":"ios"})", now_ms() + 60000, now_ms()};
+  db->create_session(s);
+  EXPECT_EQ(db->find_session("s-1")->device_json, R"({"os":"ios"})");
+  EXPECT_EQ(db->find_session_by_token("hash-1")->id, "s-1");
+  s.device_json = "";
+  db->update_session(s);
+  EXPECT_EQ(db->find_session("s-1")->device_json, "");
+  EXPECT_TRUE(db->delete_session("s-1"));
+  EXPECT_FALSE(db->find_session_by_token("hash-1"));
+  EXPECT_FALSE(db->delete_session("s-1"));
+}
+
+TEST_P(store_contract, idempotency_keys_claim_replay_and_refuse_reuse) {
+  using st = idempotency_claim::state;
+  auto now = now_ms();
+  EXPECT_EQ(db->claim_idempotency_key("u:a", "k", "f1", now, 86400000, 60000).outcome, st::claimed);
+  EXPECT_EQ(db->claim_idempotency_key("u:a", "k", "f1", now, 86400000, 60000).outcome, st::in_progress);
+  db->complete_idempotency_key("u:a", "k", stored_response{201, "application/json", "\"2\"", "{}"});
+  auto replay = db->claim_idempotency_key("u:a", "k", "f1", now, 86400000, 60000);
+  EXPECT_EQ(replay.outcome, st::replay);
+  EXPECT_EQ(replay.response.status, 201);
+  EXPECT_EQ(replay.response.etag, "\"2\"");
+  EXPECT_EQ(db->claim_idempotency_key("u:a", "k", "f2", now, 86400000, 60000).outcome, st::reused);
+  // Keys are scoped: another caller may use the same key.
+  EXPECT_EQ(db->claim_idempotency_key("u:b", "k", "f2", now, 86400000, 60000).outcome, st::claimed);
+  db->release_idempotency_key("u:b", "k");
+  EXPECT_EQ(db->claim_idempotency_key("u:b", "k", "f3", now, 86400000, 60000).outcome, st::claimed);
+  // A claim whose process died is taken over once it is stale.
+  EXPECT_EQ(db->claim_idempotency_key("u:b", "k", "f3", now + 61000, 86400000, 60000).outcome,
+            st::claimed);
+}
+
+TEST_P(store_contract, concurrent_commits_from_threads_all_land) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([this, t] {
+      for (int i = 0; i < 25; ++i) {
+        auto c = sample_cart("t" + std::to_string(t) + "-" + std::to_string(i), "eve");
+        db->commit({write_unit{{cart_write{c, 0}}}});
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(db->list_carts(principal{"eve", "", false}).size(), 100u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    stores, store_contract,
+    ::testing::Values(store_factory{"sqlite",
+                                    [](const std::string& name) {
+                                      return open_store("sqlite://" + temp_db(name));
+                                    }}),
+    [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace cartd

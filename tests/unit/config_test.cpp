@@ -1,0 +1,78 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "config/config.hpp"
+
+namespace cartd {
+namespace {
+
+TEST(config, durations_need_a_unit) {
+  millis d{};
+  EXPECT_TRUE(parse_duration("250ms", d));
+  EXPECT_EQ(d.count(), 250);
+  EXPECT_TRUE(parse_duration("2s", d));
+  EXPECT_EQ(d.count(), 2000);
+  EXPECT_TRUE(parse_duration("15m", d));
+  EXPECT_EQ(d.count(), 900000);
+  EXPECT_TRUE(parse_duration("24h", d));
+  EXPECT_EQ(d.count(), 86400000);
+  EXPECT_FALSE(parse_duration("10", d));
+  EXPECT_FALSE(parse_duration("s", d));
+  EXPECT_FALSE(parse_duration("1.5s", d));
+  EXPECT_FALSE(parse_duration("-1s", d));
+}
+
+TEST(config, defaults_are_valid) {
+  config c;
+  std::vector<std::string> errors;
+  EXPECT_TRUE(load_config("", {}, c, errors));
+  EXPECT_EQ(c.http.port, 8080);
+  EXPECT_EQ(c.store.url, "sqlite://./data/cartd.db");
+  EXPECT_EQ(c.data_dir(), "./data");
+}
+
+TEST(config, environment_overrides_and_every_error_is_reported) {
+  config c;
+  std::vector<std::string> errors;
+  std::map<std::string, std::string> env = {{"CARTD_HTTP_PORT", "70000"},
+                                            {"CARTD_CART_IDLE_TIMEOUT", "soon"},
+                                            {"CARTD_STORE_GROUP_COMMIT", "maybe"},
+                                            {"CARTD_CART_MAX_LINES", "5"}};
+  EXPECT_FALSE(load_config("", env, c, errors));
+  EXPECT_EQ(errors.size(), 3u);
+  EXPECT_EQ(c.cart.max_lines, 5);
+}
+
+TEST(config, toml_file_then_environment) {
+  auto path = ::testing::TempDir() + "cartd_test.toml";
+  {
+    std::ofstream out(path);
+    out << "[http]\nport = 9000\nrequest_timeout = \"2s\"\n[cart]\nmax_lines = 7\n";
+  }
+  config c;
+  std::vector<std::string> errors;
+  ASSERT_TRUE(load_config(path, {{"CARTD_CART_MAX_LINES", "9"}}, c, errors));
+  EXPECT_EQ(c.http.port, 9000);
+  EXPECT_EQ(c.http.request_timeout.count(), 2000);
+  EXPECT_EQ(c.cart.max_lines, 9);
+  std::remove(path.c_str());
+}
+
+TEST(config, unknown_toml_keys_are_errors) {
+  auto path = ::testing::TempDir() + "cartd_bad.toml";
+  {
+    std::ofstream out(path);
+    out << "[http]\nprot = 9000\n";
+  }
+  config c;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(load_config(path, {}, c, errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("http.prot"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace cartd
