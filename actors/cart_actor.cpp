@@ -199,6 +199,12 @@ cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps dep
   self->state.deps = std::move(deps);
   self->state.last_active_ms = now_ms();
   schedule_idle_check(self, self->state.deps.idle_timeout);
+  self->set_exception_handler([self](std::exception_ptr&) -> caf::error {
+    // A bug threw: answer the command in hand, then die; the registry sees the failure and
+    // the next message starts a fresh actor from the last committed snapshot.
+    if (auto pending = std::move(self->state.pending)) pending(unavailable("the cart failed"));
+    return caf::make_error(caf::sec::runtime_error, "cart actor failed");
+  });
   return {
       [self](cart_request& req) -> caf::result<cart_reply> {
         auto& st = self->state;
@@ -207,10 +213,13 @@ cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps dep
         auto rp = self->make_response_promise<cart_reply>();
         auto start = std::chrono::steady_clock::now();
         reply_fn done = [self, rp, start](cart_reply r) mutable {
+          if (!rp.pending()) return;
+          self->state.pending = nullptr;
           std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
           self->state.deps.stats->cart_message_seconds.Observe(took.count());
           rp.deliver(std::move(r));
         };
+        st.pending = done;
         bool needs_state = !std::holds_alternative<reload_cart>(req.command);
         if (!needs_state) {
           dispatch(self, std::move(req), done, 0);

@@ -5,6 +5,7 @@
 #include <caf/actor.hpp>
 
 #include <chrono>
+#include <functional>
 
 #include "actors/cart_protocol.hpp"
 
@@ -32,6 +33,8 @@ struct cart_actor_state {
   std::optional<cart> current;  ///< the last committed state; nothing when the cart is unknown
   bool loaded = false;
   std::int64_t last_active_ms = 0;
+  /// Answers the command being handled; used to reply before the actor dies of a failure.
+  std::function<void(cart_reply)> pending;
 };
 
 }  // namespace cartd
