@@ -12,12 +12,14 @@
 namespace cartd {
 
 class metrics;
+class catalog_cache;
 
 struct cart_deps {
   caf::actor registry;
   caf::actor store_pool;
   caf::actor writer;
   metrics* stats = nullptr;
+  catalog_cache* catalog = nullptr;
   cart_limits limits;
   std::chrono::milliseconds idle_timeout{300000};
   std::chrono::milliseconds io_timeout{4000};

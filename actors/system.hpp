@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "actors/cart_registry.hpp"
+#include "actors/catalog_cache.hpp"
 #include "actors/metrics.hpp"
 #include "config/config.hpp"
 #include "persistence/store.hpp"
@@ -26,6 +27,7 @@ class node_runtime {
   const caf::actor& writer() const { return writer_; }
   const registry_stats& carts() const { return *stats_; }
   metrics& stats() { return metrics_; }
+  catalog_cache& catalog() { return catalog_; }
   store& db() { return store_; }
   const config& settings() const { return cfg_; }
 
@@ -38,6 +40,7 @@ class node_runtime {
   metrics& metrics_;
   caf::actor_system_config caf_cfg_;
   std::unique_ptr<caf::actor_system> system_;
+  catalog_cache catalog_;
   std::shared_ptr<registry_stats> stats_ = std::make_shared<registry_stats>();
   caf::actor store_pool_;
   caf::actor writer_;

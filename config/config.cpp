@@ -66,6 +66,7 @@ std::vector<key_spec> specs(config& c) {
        nullptr},
       {"cart.expire_after", kind::duration, &c.cart.expire_after, 1000, 3650LL * 86400000,
        nullptr},
+      {"catalog.cache_ttl", kind::duration, &c.catalog.cache_ttl, 0, 3600000, nullptr},
       {"session.ttl", kind::duration, &c.session.ttl, 1000, 3650LL * 86400000, nullptr},
       {"idempotency.ttl", kind::duration, &c.idempotency.ttl, 86400000, 3650LL * 86400000,
        nullptr},

@@ -41,6 +41,9 @@ struct config {
     millis abandon_after{24LL * 3600 * 1000};
     millis expire_after{30LL * 24 * 3600 * 1000};
   } cart;
+  struct catalog_section {
+    millis cache_ttl{2000};  ///< 0 disables the in-process product cache
+  } catalog;
   struct session_section {
     millis ttl{30LL * 24 * 3600 * 1000};
   } session;

@@ -93,7 +93,9 @@ jwt_claims verify_jwt(std::string_view token, const jwt_settings& s, std::int64_
       !b64url_decode(token.substr(dot1 + 1, dot2 - dot1 - 1), payload) ||
       !b64url_decode(token.substr(dot2 + 1), sig))
     return refuse("malformed token encoding");
-  simdjson::dom::parser hp;
+  // One parser per thread: building one allocates, and tokens are checked on every request.
+  thread_local simdjson::dom::parser hp;
+  thread_local simdjson::dom::parser pp;
   simdjson::dom::element h;
   std::string_view alg;
   if (hp.parse(header).get(h) || h["alg"].get_string().get(alg)) return refuse("malformed header");
@@ -101,7 +103,6 @@ jwt_claims verify_jwt(std::string_view token, const jwt_settings& s, std::int64_
   std::string expected = hmac_sha256(s.secret, token.substr(0, dot2));
   if (sig.size() != expected.size() || CRYPTO_memcmp(sig.data(), expected.data(), sig.size()) != 0)
     return refuse("bad signature");
-  simdjson::dom::parser pp;
   simdjson::dom::element p;
   if (pp.parse(payload).get(p) || !p.is_object()) return refuse("malformed claims");
   jwt_claims out;

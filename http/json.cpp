@@ -41,9 +41,17 @@ json_writer& json_writer::raw_or_null(std::string_view json) {
 std::string json_writer::str() const { return {impl_->buf.GetString(), impl_->buf.GetSize()}; }
 
 struct body_reader::impl {
-  simdjson::dom::parser parser;  // owns the document the element points into
-  simdjson::dom::object obj;
+  simdjson::dom::object obj;  // points into this thread's parser (see below)
 };
+
+namespace {
+/// Bodies are read on the Pistache thread that received them, one at a time, and dropped
+/// before the next request: a parser per thread is reused instead of allocated per request.
+simdjson::dom::parser& thread_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+}  // namespace
 
 body_reader::body_reader() : impl_(std::make_unique<impl>()) {}
 body_reader::~body_reader() = default;
@@ -53,7 +61,7 @@ body_reader::body_reader(std::string_view body, bool empty_is_object)
   bool blank = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
   if (blank && empty_is_object) body = "{}";
   simdjson::dom::element root;
-  auto err = impl_->parser.parse(body.data(), body.size()).get(root);
+  auto err = thread_parser().parse(body.data(), body.size()).get(root);
   if (err) {
     error_ = make_error(error_code::invalid_json,
                         std::string("the body is not valid UTF-8 JSON: ") +

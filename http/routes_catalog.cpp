@@ -63,7 +63,8 @@ void put_product(const exchange_ptr& ex) {
           u.stored = s.get_product(p.id);
           return u;
         },
-        [e, finish](std::optional<upserted> u) {
+        [e, finish, id = p.id](std::optional<upserted> u) {
+          e->svc.runtime.catalog().invalidate(id);
           if (!u || !u->stored)
             return finish(error_response(make_error(error_code::unavailable, "store"), e->req));
           finish(json_response(u->created ? 201 : 200, render_product(*u->stored)));
