@@ -221,12 +221,19 @@ cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps dep
         st.last_active_ms = now_ms();
         auto rp = self->make_response_promise<cart_reply>();
         auto start = std::chrono::steady_clock::now();
-        reply_fn done = [self, rp, start](cart_reply r) mutable {
-          if (!rp.pending()) return;
+        auto answered = std::make_shared<bool>(false);
+        reply_fn done = [self, rp, start, answered, sink = req.reply_to](cart_reply r) mutable {
+          if (*answered) return;
+          *answered = true;
           self->state.pending = nullptr;
           std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
           self->state.deps.stats->cart_message_seconds.Observe(took.count());
-          rp.deliver(std::move(r));
+          if (sink) {
+            sink->deliver(std::move(r));
+            sink.reset();
+          } else {
+            rp.deliver(std::move(r));
+          }
         };
         st.pending = done;
         bool needs_state = !std::holds_alternative<reload_cart>(req.command);

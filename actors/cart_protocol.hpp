@@ -8,6 +8,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -38,13 +39,6 @@ using cart_command = std::variant<create_cart, get_cart, add_item_cmd, set_item_
                                   remove_item_cmd, patch_cart_cmd, delete_cart_cmd, merge_cart,
                                   lend_for_merge, reload_cart, fail_cart>;
 
-struct cart_request {
-  cart_id target;
-  principal who;
-  std::optional<std::uint64_t> if_match;
-  cart_command command;
-};
-
 /// The answer to every command: the cart after it, or why it was refused.
 struct cart_reply {
   bool ok = false;
@@ -53,6 +47,23 @@ struct cart_reply {
 
   static cart_reply success(cart c) { return {true, std::move(c), {}}; }
   static cart_reply failure(domain_error e) { return {false, {}, std::move(e)}; }
+};
+
+/// Where a reply goes when the sender is not an actor (the HTTP front end's fast path): the
+/// cart calls deliver() instead of answering a request. A sink destroyed unanswered (its
+/// message died in a failed mailbox) must answer by itself; the front end's does, with 503.
+class cart_reply_sink {
+ public:
+  virtual ~cart_reply_sink() = default;
+  virtual void deliver(cart_reply r) = 0;
+};
+
+struct cart_request {
+  cart_id target;
+  principal who;
+  std::optional<std::uint64_t> if_match;
+  cart_command command;
+  std::shared_ptr<cart_reply_sink> reply_to;  ///< null: answer the request as usual
 };
 
 using passivate_atom = caf::atom_constant<caf::atom("passivate")>;

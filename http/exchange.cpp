@@ -126,8 +126,9 @@ exchange::exchange(service& s, http_request r, std::shared_ptr<writer_box> out)
 
 exchange::~exchange() {
   if (!done_) {
-    // A path that forgot to answer: never leave the client hanging.
-    respond(error_response(make_error(error_code::internal, "no response"), req));
+    // Nobody answered: the message carrying this request died with a failed actor, or a path
+    // forgot to answer. Never leave the client hanging; a retry may well succeed.
+    respond(error_response(make_error(error_code::unavailable, "no answer"), req));
   }
   svc.in_flight--;
 }
@@ -187,6 +188,15 @@ bool exchange::authenticate(auth_mode mode) {
     fail(make_error(error_code::forbidden, "this route needs the admin role"));
     return false;
   }
+  return true;
+}
+
+bool exchange::ready_for_fast_path() {
+  if (req.method == "POST" && req.has_idempotency_key) return false;
+  if (req.session_token.empty()) return true;
+  auto s = svc.sessions.get(session_token_hash, now_ms());
+  if (!s) return false;
+  who.session = s->id;
   return true;
 }
 

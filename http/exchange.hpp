@@ -77,6 +77,9 @@ class exchange : public std::enable_shared_from_this<exchange> {
   /// Continues asynchronously: resolves the session token, applies Idempotency-Key on POST,
   /// then runs `action`.
   void run(auth_mode mode, action_fn action);
+  /// True when the request needs no asynchronous preparation: no Idempotency-Key to apply
+  /// and no session token to look up in the store (a cached session resolves here).
+  bool ready_for_fast_path();
   /// The If-Match header as a version; `bad` set when the header is malformed.
   std::optional<std::uint64_t> if_match(bool& bad) const;
   const std::string& param(std::size_t i) const { return req.params.at(i); }

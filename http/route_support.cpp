@@ -36,19 +36,58 @@ http_response json_response(int status, std::string body) {
   return r;
 }
 
+namespace {
+
+http_response render_reply(const cart_reply& r, const http_request& req, int ok_status,
+                           cart_view view) {
+  if (!r.ok) return error_response(r.error, req);
+  http_response resp;
+  resp.status = ok_status;
+  resp.etag = etag_of(r.state);
+  if (view == cart_view::full) resp.body = render_cart(r.state);
+  if (view == cart_view::totals) resp.body = render_totals(r.state);
+  if (view == cart_view::none) resp.content_type.clear();
+  return resp;
+}
+
+class exchange_sink final : public cart_reply_sink {
+ public:
+  exchange_sink(exchange_ptr ex, int ok_status, cart_view view)
+      : ex_(std::move(ex)), ok_status_(ok_status), view_(view) {}
+  void deliver(cart_reply r) override {
+    ex_->respond(render_reply(r, ex_->req, ok_status_, view_));
+  }
+
+ private:
+  exchange_ptr ex_;
+  int ok_status_;
+  cart_view view_;
+};
+
+}  // namespace
+
+void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view) {
+  if (ex->ready_for_fast_path()) {
+    req.who = ex->who;
+    req.reply_to = std::make_shared<exchange_sink>(ex, ok_status, view);
+    ex->svc.deadlines.watch(ex, ex->svc.cfg.http.request_timeout);
+    caf::anon_send(ex->svc.runtime.registry(), std::move(req));
+    return;
+  }
+  ex->run(auth_mode::caller, [req = std::move(req), ok_status, view](
+                                 caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+    auto r = req;
+    r.who = e->who;
+    ask_cart(self, e, finish, std::move(r), ok_status, view);
+  });
+}
+
 void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish_fn& finish,
               cart_request req, int ok_status, cart_view view) {
   self->request(ex->svc.runtime.registry(), ex->svc.cfg.http.request_timeout, std::move(req))
       .then(
           [ex, finish, ok_status, view](cart_reply& r) {
-            if (!r.ok) return finish(error_response(r.error, ex->req));
-            http_response resp;
-            resp.status = ok_status;
-            resp.etag = etag_of(r.state);
-            if (view == cart_view::full) resp.body = render_cart(r.state);
-            if (view == cart_view::totals) resp.body = render_totals(r.state);
-            if (view == cart_view::none) resp.content_type.clear();
-            finish(std::move(resp));
+            finish(render_reply(r, ex->req, ok_status, view));
           },
           [ex, finish](caf::error&) {
             // Timed out, or the cart actor failed with this request in its mailbox.

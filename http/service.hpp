@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "domain/session.hpp"
 #include "http/auth.hpp"
+#include "http/deadlines.hpp"
 
 namespace cartd {
 
@@ -37,6 +38,7 @@ struct service {
   session_cache sessions;
   std::int64_t started_ms = 0;
   std::atomic<int> in_flight{0};
+  deadline_watch deadlines;
 };
 
 }  // namespace cartd
