@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -30,23 +31,30 @@ bool load(const std::string& path, config& cfg) {
   return false;
 }
 
+// GCC 12 reports a false -Warray-bounds inside std::string's copy here (GCC PR 105651).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overread"
 /// CARTD_AUTH_JWT_SECRET, else a secret made on first start and kept in the data directory.
 std::string jwt_secret(const config& cfg) {
   if (!cfg.auth.jwt_secret.empty()) return cfg.auth.jwt_secret;
   auto dir = std::filesystem::path(cfg.data_dir());
   std::filesystem::create_directories(dir);
   auto file = dir / "jwt_secret";
-  std::string secret;
-  if (std::ifstream in(file); in) std::getline(in, secret);
-  if (secret.size() >= 16) return secret;
-  secret = random_token(48);
+  std::ostringstream kept;
+  if (std::ifstream in(file); in) kept << in.rdbuf();
+  std::string existing = kept.str();
+  while (!existing.empty() && (existing.back() == '\n' || existing.back() == '\r')) existing.pop_back();
+  if (existing.size() >= 16) return existing;
+  std::string fresh = random_token(48);
   {
     std::ofstream out(file, std::ios::trunc);
-    out << secret << "\n";
+    out << fresh << "\n";
   }
   ::chmod(file.c_str(), 0600);
-  return secret;
+  return fresh;
 }
+#pragma GCC diagnostic pop
 
 jwt_settings jwt_of(const config& cfg) {
   return jwt_settings{jwt_secret(cfg), cfg.auth.issuer, cfg.auth.audience, 60};
@@ -108,7 +116,7 @@ int run_serve(const std::string& config_path) {
   }
   metrics stats;
   node_runtime runtime(cfg, *db, stats);
-  service svc{runtime, cfg, stats, jwt_of(cfg), {}, now_ms(), {}};
+  service svc{runtime, cfg, stats, jwt_of(cfg), {}, now_ms(), {}, {}};
   http_server server(svc);
   int port = 0;
   try {
