@@ -101,7 +101,7 @@ void with_offer(self_ptr self, const product_id& p, const variant_id& v,
 
 void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, reply_fn done,
            int attempt) {
-  cart_request lend{cmd.source, req.who, std::nullopt, lend_for_merge{}};
+  cart_request lend{cmd.source, req.who, std::nullopt, lend_for_merge{}, nullptr};
   self->request(self->state.deps.registry, self->state.deps.io_timeout, std::move(lend))
       .await(
           [self, req, cmd, done, attempt](cart_reply& source) {
@@ -122,7 +122,7 @@ void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, reply_
             // Either way the source's stored state may have moved: it reloads before its next
             // command.
             reply_fn notify = [registry, who, source_id, done](cart_reply r) {
-              caf::anon_send(registry, cart_request{source_id, who, std::nullopt, reload_cart{}});
+              caf::anon_send(registry, cart_request{source_id, who, std::nullopt, reload_cart{}, nullptr});
               done(std::move(r));
             };
             persist(self, std::move(unit), std::move(merged->target), req, notify, attempt);
