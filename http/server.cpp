@@ -69,8 +69,11 @@ class handler final : public Http::Handler {
     req.session_token = header_value(r, "X-Session-Token");
     req.content_type = header_value(r, "Content-Type");
     req.client = r.address().host();
+    // HTTP/1.1 keeps the connection unless the client says close; HTTP/1.0 only on request.
     auto conn = header_value(r, "Connection");
-    req.close_connection = conn == "Close" || conn == "close";
+    for (auto& c : conn) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    bool http10 = r.version() == Http::Version::Http10;
+    req.close_connection = conn == "close" || (http10 && conn != "keep-alive");
     req.body = r.body();
 
     auto box = std::make_shared<exchange::writer_box>(exchange::writer_box{std::move(w)});
@@ -113,6 +116,9 @@ class handler final : public Http::Handler {
 }  // namespace
 
 void add_connection_header(Http::ResponseWriter& w, const http_request& req) {
+  // Pistache put "Connection: Close" on the response of any request without a Connection
+  // header, and closes the socket after it: replace it.
+  w.headers().remove<Http::Header::Connection>();
   w.headers().add<Http::Header::Connection>(req.close_connection
                                                 ? Http::ConnectionControl::Close
                                                 : Http::ConnectionControl::KeepAlive);

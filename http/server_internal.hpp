@@ -27,8 +27,8 @@ struct exchange::writer_box {
   Pistache::Http::ResponseWriter writer;
 };
 
-/// Pistache 0.0.5 closes HTTP/1.1 connections whose request has no Connection header; we say
-/// keep-alive explicitly unless the client asked to close.
+/// Pistache 0.0.5 closes HTTP/1.1 connections whose request has no Connection header; we
+/// answer keep-alive as HTTP/1.1 says, unless the client asked to close.
 void add_connection_header(Pistache::Http::ResponseWriter& w, const http_request& req);
 
 }  // namespace cartd
