@@ -134,7 +134,7 @@ int run_serve(const std::string& config_path) {
   spdlog::info(R"({{"msg":"stopping","signal":{}}})", sig);
   server.stop();      // stop accepting, answer what is in flight
   runtime.shutdown(); // then the actors; every acknowledged write is already committed
-  spdlog::info(R"({{"msg":"stopped"}})");
+  spdlog::info(R"({"msg":"stopped"})");
   spdlog::default_logger()->flush();
   return 0;
 }

@@ -135,14 +135,28 @@ exchange::~exchange() {
 
 void exchange::respond(http_response r) {
   if (done_.exchange(true)) return;
+  try {
+    write(std::move(r));
+  } catch (const std::exception& e) {
+    // Called from actor threads: a failed write must never take an actor down with it.
+    spdlog::error(R"({{"msg":"response not written","requestId":"{}","error":"{}"}})",
+                  req.request_id, e.what());
+  }
+}
+
+void exchange::write(http_response r) {
   auto& w = out_->writer;
   auto& headers = w.headers();
   headers.add(std::make_shared<text_header>("X-Request-Id", req.request_id));
   if (!r.etag.empty()) headers.add(std::make_shared<text_header>("ETag", r.etag));
   for (auto& [k, v] : r.headers) headers.add(std::make_shared<text_header>(k, v));
   add_connection_header(w, req);
-  auto mime = Pistache::Http::Mime::MediaType::fromString(r.content_type);
-  w.send(static_cast<Pistache::Http::Code>(r.status), r.body, mime);
+  auto code = static_cast<Pistache::Http::Code>(r.status);
+  if (r.content_type.empty()) {
+    w.send(code, r.body);  // 204: no body, no Content-Type
+  } else {
+    w.send(code, r.body, Pistache::Http::Mime::MediaType::fromString(r.content_type));
+  }
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - req.start;
   svc.stats.observe_http(req.route, req.method.c_str(), r.status, took.count());
   if (svc.cfg.http.access_log) access_log(req, r.status, took.count() * 1000);

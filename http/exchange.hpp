@@ -85,6 +85,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
   const std::string& param(std::size_t i) const { return req.params.at(i); }
 
  private:
+  void write(http_response r);
   std::shared_ptr<writer_box> out_;
   std::atomic<bool> done_{false};
 };
