@@ -1,0 +1,3 @@
+-- POST /cart with an empty body: one new live cart actor per request.
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
