@@ -8,6 +8,7 @@
 #include <simdjson.h>
 
 #include <stdexcept>
+#include <unordered_map>
 
 #include "http/json.hpp"
 
@@ -114,6 +115,7 @@ jwt_claims verify_jwt(std::string_view token, const jwt_settings& s, std::int64_
   if (p["exp"].get(exp_el) || !exp_el.is_number()) return refuse("exp missing");
   exp = exp_el.is_int64() ? exp_el.get_int64().value() : static_cast<std::int64_t>(exp_el.get_double().value());
   if (now_s > exp + s.skew_s) return refuse("token expired");
+  out.valid_until_s = exp + s.skew_s;
   simdjson::dom::element nbf_el;
   if (!p["nbf"].get(nbf_el) && nbf_el.is_number()) {
     auto nbf = nbf_el.is_int64() ? nbf_el.get_int64().value()
@@ -138,6 +140,28 @@ jwt_claims verify_jwt(std::string_view token, const jwt_settings& s, std::int64_
   out.ok = true;
   out.sub = std::string(sub);
   return out;
+}
+
+jwt_claims verify_jwt_cached(std::string_view token, const jwt_settings& s, std::int64_t now_s) {
+  constexpr std::size_t k_max_entries = 4096;
+  thread_local std::unordered_map<std::string, jwt_claims> accepted;
+  thread_local const jwt_settings* settings = nullptr;
+  if (settings != &s) {  // another configuration (tests build several): start afresh
+    accepted.clear();
+    settings = &s;
+  }
+  std::string key(token);
+  auto it = accepted.find(key);
+  if (it != accepted.end()) {
+    if (now_s <= it->second.valid_until_s) return it->second;
+    accepted.erase(it);
+  }
+  auto claims = verify_jwt(token, s, now_s);
+  if (claims.ok) {
+    if (accepted.size() >= k_max_entries) accepted.clear();
+    accepted.emplace(std::move(key), claims);
+  }
+  return claims;
 }
 
 std::string mint_jwt(const jwt_settings& s, const std::string& sub,

@@ -19,9 +19,13 @@ struct jwt_claims {
   std::string reason;  ///< why it was refused (for the log, and the 401 detail)
   std::string sub;
   bool admin = false;
+  std::int64_t valid_until_s = 0;  ///< exp plus the allowed skew
 };
 
 jwt_claims verify_jwt(std::string_view token, const jwt_settings& s, std::int64_t now_s);
+/// verify_jwt with a small per-thread cache of accepted tokens (a client sends the same token
+/// on every request); an entry is used only until the token's own expiry.
+jwt_claims verify_jwt_cached(std::string_view token, const jwt_settings& s, std::int64_t now_s);
 std::string mint_jwt(const jwt_settings& s, const std::string& sub,
                      const std::vector<std::string>& roles, std::int64_t ttl_s,
                      std::int64_t now_s);

@@ -183,8 +183,8 @@ bool exchange::authenticate(auth_mode mode) {
       fail(make_error(error_code::unauthorized, "Authorization must be a Bearer token"));
       return false;
     }
-    auto claims = verify_jwt(std::string_view(req.authorization).substr(bearer.size()), svc.jwt,
-                             now_ms() / 1000);
+    auto claims = verify_jwt_cached(std::string_view(req.authorization).substr(bearer.size()),
+                                    svc.jwt, now_ms() / 1000);
     if (!claims.ok) {
       fail(make_error(error_code::unauthorized, "invalid token: " + claims.reason));
       return false;

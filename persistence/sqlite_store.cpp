@@ -24,9 +24,11 @@ constexpr const char* k_load_cart = "SELECT snapshot FROM carts WHERE id = ?1";
 constexpr const char* k_insert_cart =
     "INSERT INTO carts (id, user_id, session_id, status, version, snapshot, created_at, updated_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING";
+// Owners never change after creation: leaving user_id and session_id out of the SET list spares
+// SQLite rewriting their index entries on every write.
 constexpr const char* k_update_cart =
-    "UPDATE carts SET user_id = ?2, session_id = ?3, status = ?4, version = ?5, snapshot = ?6,"
-    " updated_at = ?8 WHERE id = ?1 AND version = ?9";
+    "UPDATE carts SET status = ?4, version = ?5, snapshot = ?6, updated_at = ?8"
+    " WHERE id = ?1 AND version = ?9";
 constexpr const char* k_list_carts =
     "SELECT snapshot FROM carts WHERE (user_id = ?1 OR session_id = ?2) AND status <> 'deleted'"
     " ORDER BY status <> 'active', updated_at DESC LIMIT 200";
@@ -283,12 +285,15 @@ class sqlite_store final : public store {
  private:
   static bool write_one(sqlite::connection& c, const cart_write& w) {
     const cart& s = w.snapshot;
-    statement st(c, w.expected_version == 0 ? k_insert_cart : k_update_cart);
-    st.bind(1, s.id.value).bind_opt(2, s.user_id).bind_opt(3, s.session_id);
+    bool insert = w.expected_version == 0;
+    statement st(c, insert ? k_insert_cart : k_update_cart);
+    st.bind(1, s.id.value);
+    if (insert) st.bind_opt(2, s.user_id).bind_opt(3, s.session_id);
     st.bind(4, std::string_view(to_string(s.status)));
     st.bind(5, static_cast<std::int64_t>(s.version)).bind(6, encode_snapshot(s));
-    st.bind(7, s.created_at_ms).bind(8, s.updated_at_ms);
-    if (w.expected_version != 0) st.bind(9, static_cast<std::int64_t>(w.expected_version));
+    if (insert) st.bind(7, s.created_at_ms);
+    st.bind(8, s.updated_at_ms);
+    if (!insert) st.bind(9, static_cast<std::int64_t>(w.expected_version));
     st.run();
     return st.changes() == 1;
   }

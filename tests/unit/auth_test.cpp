@@ -51,3 +51,17 @@ TEST(hash, sha256_hex_is_stable) {
 
 }  // namespace
 }  // namespace cartd
+
+namespace cartd {
+namespace {
+
+TEST(jwt, the_cache_never_outlives_a_tokens_expiry) {
+  auto t = mint_jwt(settings, "alice", {}, 10, now);
+  EXPECT_TRUE(verify_jwt_cached(t, settings, now).ok);
+  EXPECT_TRUE(verify_jwt_cached(t, settings, now + 70).ok);
+  EXPECT_FALSE(verify_jwt_cached(t, settings, now + 71).ok);
+  EXPECT_FALSE(verify_jwt_cached(t + "x", settings, now).ok);
+}
+
+}  // namespace
+}  // namespace cartd
