@@ -52,6 +52,7 @@ void persist(self_ptr self, write_unit unit, cart next, cart_request req, reply_
       .await(
           [self, next = std::move(next), req, done, attempt](write_status st) mutable {
             if (st == write_status::committed) {
+              if (req.idempotency) req.idempotency->recorded = true;
               self->state.current = next;
               return done(cart_reply::success(std::move(next)));
             }
@@ -69,11 +70,21 @@ void persist(self_ptr self, write_unit unit, cart next, cart_request req, reply_
           });
 }
 
+/// The unit that writes `next` and, for an Idempotency-Key request, the answer reporting it.
+write_unit unit_for(const cart_request& req, std::vector<cart_write> writes, const cart& next) {
+  write_unit unit{std::move(writes), std::nullopt};
+  if (req.idempotency && req.idempotency->render) {
+    unit.completes = idempotency_completion{req.idempotency->scope, req.idempotency->key,
+                                            req.idempotency->render(next)};
+  }
+  return unit;
+}
+
 void apply(self_ptr self, const cart_request& req, result<cart> next, reply_fn done,
            int attempt) {
   if (!next) return done(cart_reply::failure(next.error()));
   auto expected = self->state.current ? self->state.current->version : 0;
-  write_unit unit{{cart_write{*next, expected}}};
+  auto unit = unit_for(req, {cart_write{*next, expected}}, *next);
   persist(self, std::move(unit), std::move(*next), req, std::move(done), attempt);
 }
 
@@ -101,7 +112,7 @@ void with_offer(self_ptr self, const product_id& p, const variant_id& v,
 
 void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, reply_fn done,
            int attempt) {
-  cart_request lend{cmd.source, req.who, std::nullopt, lend_for_merge{}, nullptr};
+  cart_request lend{cmd.source, req.who, std::nullopt, lend_for_merge{}, nullptr, nullptr};
   self->request(self->state.deps.registry, self->state.deps.io_timeout, std::move(lend))
       .await(
           [self, req, cmd, done, attempt](cart_reply& source) {
@@ -114,15 +125,17 @@ void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, reply_
             auto merged = merge_carts(target, source.state, cmd.strategy,
                                       self->state.deps.limits, now_ms());
             if (!merged) return done(cart_reply::failure(merged.error()));
-            write_unit unit{{cart_write{merged->target, target.version},
-                             cart_write{merged->source, source.state.version}}};
+            auto unit = unit_for(req,
+                                 {cart_write{merged->target, target.version},
+                                  cart_write{merged->source, source.state.version}},
+                                 merged->target);
             auto registry = self->state.deps.registry;
             auto who = req.who;
             auto source_id = cmd.source;
             // Either way the source's stored state may have moved: it reloads before its next
             // command.
             reply_fn notify = [registry, who, source_id, done](cart_reply r) {
-              caf::anon_send(registry, cart_request{source_id, who, std::nullopt, reload_cart{}, nullptr});
+              caf::anon_send(registry, cart_request{source_id, who, std::nullopt, reload_cart{}, nullptr, nullptr});
               done(std::move(r));
             };
             persist(self, std::move(unit), std::move(merged->target), req, notify, attempt);
@@ -137,7 +150,7 @@ void dispatch(self_ptr self, cart_request req, reply_fn done, int attempt) {
     if (st.current) return done(cart_reply::failure(make_error(error_code::conflict, "cart exists")));
     cart fresh = new_cart(st.id, req.who, c->currency, c->region, now);
     st.deps.stats->carts_created.Increment();
-    write_unit unit{{cart_write{fresh, 0}}};
+    auto unit = unit_for(req, {cart_write{fresh, 0}}, fresh);
     return persist(self, std::move(unit), std::move(fresh), req, std::move(done), attempt);
   }
   if (std::holds_alternative<reload_cart>(req.command)) {

@@ -7,7 +7,9 @@
 #include <caf/atom.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +18,7 @@
 #include "domain/cart.hpp"
 #include "domain/errors.hpp"
 #include "domain/identity.hpp"
+#include "persistence/store.hpp"
 
 namespace cartd {
 
@@ -58,12 +61,23 @@ class cart_reply_sink {
   virtual void deliver(cart_reply r) = 0;
 };
 
+/// An Idempotency-Key request's answer, to be stored by the very transaction that commits the
+/// change it reports (see idempotency_completion). The front end sets `render`; the cart sets
+/// `recorded` once that transaction committed.
+struct idempotency_ticket {
+  std::string scope;
+  std::string key;
+  std::function<stored_response(const cart&)> render;
+  std::atomic<bool> recorded{false};
+};
+
 struct cart_request {
   cart_id target;
   principal who;
   std::optional<std::uint64_t> if_match;
   cart_command command;
   std::shared_ptr<cart_reply_sink> reply_to;  ///< null: answer the request as usual
+  std::shared_ptr<idempotency_ticket> idempotency;  ///< null: no Idempotency-Key
 };
 
 using passivate_atom = caf::atom_constant<caf::atom("passivate")>;

@@ -12,6 +12,7 @@
 
 #include "actors/system.hpp"
 #include "config/config.hpp"
+#include "domain/ids.hpp"
 #include "domain/time.hpp"
 #include "http/auth.hpp"
 #include "http/router.hpp"
@@ -116,7 +117,7 @@ int run_serve(const std::string& config_path) {
   }
   metrics stats;
   node_runtime runtime(cfg, *db, stats);
-  service svc{runtime, cfg, stats, jwt_of(cfg), {}, now_ms(), {}, {}};
+  service svc{runtime, cfg, stats, jwt_of(cfg), {}, now_ms(), new_uuid_v7(now_ms()), {}, {}};
   http_server server(svc);
   int port = 0;
   try {

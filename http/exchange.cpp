@@ -4,6 +4,7 @@
 #include <pistache/http.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/cart_protocol.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "domain/time.hpp"
@@ -69,13 +70,17 @@ void with_idempotency(caf::event_based_actor* self, const exchange_ptr& ex, acti
   auto scope = idempotency_scope(*ex);
   auto key = ex->req.idempotency_key;
   auto fingerprint = sha256_hex(ex->req.method + " " + ex->req.path + "\n" + ex->req.body);
-  auto ttl = svc.cfg.idempotency.ttl.count();
+  idempotency_request claim_req{scope,           key,        fingerprint,
+                                svc.cfg.node.name, svc.boot_id, 0,
+                                svc.cfg.idempotency.ttl.count(), k_stale_claim_ms};
   auto timeout = svc.cfg.http.request_timeout;
   auto pool = svc.runtime.store_pool();
   call_store<idempotency_claim>(
       self, pool, timeout, false,
-      [=](store& st) {
-        return st.claim_idempotency_key(scope, key, fingerprint, now_ms(), ttl, k_stale_claim_ms);
+      [claim_req](store& st) {
+        auto r = claim_req;
+        r.now_ms = now_ms();
+        return st.claim_idempotency_key(r);
       },
       [=](std::optional<idempotency_claim> claim) {
         if (!claim) return ex->fail(make_error(error_code::unavailable, "idempotency store"));
@@ -99,8 +104,14 @@ void with_idempotency(caf::event_based_actor* self, const exchange_ptr& ex, acti
           case st::claimed: break;
         }
         // Run the action; keep its answer (2xx/4xx) before the client sees it, or forget the
-        // claim on a 5xx so that the client may retry with the same key.
-        finish_fn record = [self, ex, scope, key, pool, timeout](http_response r) {
+        // claim on a 5xx so that the client may retry with the same key. A cart change stored
+        // its answer in its own transaction already (ticket recorded).
+        auto ticket = std::make_shared<idempotency_ticket>();
+        ticket->scope = scope;
+        ticket->key = key;
+        ex->idempotency = ticket;
+        finish_fn record = [self, ex, scope, key, pool, timeout, ticket](http_response r) {
+          if (ticket->recorded) return ex->respond(std::move(r));
           bool keep = r.status < 500;
           stored_response stored{r.status, r.content_type, r.etag, r.body};
           auto shared = std::make_shared<http_response>(std::move(r));

@@ -23,6 +23,7 @@ class event_based_actor;
 namespace cartd {
 
 struct service;
+struct idempotency_ticket;
 
 struct http_request {
   std::string method;
@@ -67,6 +68,9 @@ class exchange : public std::enable_shared_from_this<exchange> {
   http_request req;
   principal who;
   std::string session_token_hash;
+  /// Set once this request claimed its Idempotency-Key; cart commands store their answer with
+  /// the change they commit.
+  std::shared_ptr<idempotency_ticket> idempotency;
 
   /// Writes the response, records metrics and the access log. Only the first call counts.
   void respond(http_response r);

@@ -78,6 +78,13 @@ void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_
                                  caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     auto r = req;
     r.who = e->who;
+    if (e->idempotency) {
+      e->idempotency->render = [ok_status, view, request = e->req](const cart& c) {
+        auto resp = render_reply(cart_reply::success(c), request, ok_status, view);
+        return stored_response{resp.status, resp.content_type, resp.etag, resp.body};
+      };
+      r.idempotency = e->idempotency;
+    }
     ask_cart(self, e, finish, std::move(r), ok_status, view);
   });
 }

@@ -31,8 +31,8 @@ bool valid_region(const std::string& r) {
 /// Runs a command against the cart of path parameter 0 once the caller is known.
 void run_cart_command(const exchange_ptr& ex, cart_id id, std::optional<std::uint64_t> if_match,
                       cart_command cmd, int ok_status, cart_view view) {
-  send_to_cart(ex, cart_request{std::move(id), {}, if_match, std::move(cmd), nullptr}, ok_status,
-               view);
+  send_to_cart(ex, cart_request{std::move(id), {}, if_match, std::move(cmd), nullptr, nullptr},
+               ok_status, view);
 }
 
 /// The common prefix of cart routes: credentials, the cart id, If-Match.

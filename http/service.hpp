@@ -37,6 +37,7 @@ struct service {
   jwt_settings jwt;
   session_cache sessions;
   std::int64_t started_ms = 0;
+  std::string boot_id;  ///< this process; claims of an earlier process are abandoned
   std::atomic<int> in_flight{0};
   deadline_watch deadlines;
 };

@@ -30,6 +30,10 @@ CREATE TABLE idempotency_keys (
   PRIMARY KEY (scope, key));
 CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
 )sql"},
+      {2, R"sql(
+ALTER TABLE idempotency_keys ADD COLUMN owner_node TEXT;
+ALTER TABLE idempotency_keys ADD COLUMN owner_boot TEXT;
+)sql"},
   };
   return all;
 }

@@ -66,13 +66,15 @@ constexpr const char* k_update_session =
 constexpr const char* k_delete_session = "DELETE FROM sessions WHERE id = ?1";
 
 constexpr const char* k_idem_get =
-    "SELECT fingerprint, state, status, content_type, etag, body, created_at, expires_at"
-    " FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
+    "SELECT fingerprint, state, status, content_type, etag, body, created_at, expires_at,"
+    " owner_node, owner_boot FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
 constexpr const char* k_idem_claim =
-    "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at)"
-    " VALUES (?1, ?2, ?3, 'running', ?4, ?5) ON CONFLICT (scope, key) DO UPDATE SET"
-    " fingerprint = excluded.fingerprint, state = 'running', status = NULL, body = NULL,"
-    " created_at = excluded.created_at, expires_at = excluded.expires_at";
+    "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at,"
+    " owner_node, owner_boot) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7)"
+    " ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint,"
+    " state = 'running', status = NULL, body = NULL, created_at = excluded.created_at,"
+    " expires_at = excluded.expires_at, owner_node = excluded.owner_node,"
+    " owner_boot = excluded.owner_boot";
 constexpr const char* k_idem_complete =
     "UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4, etag = ?5,"
     " body = ?6 WHERE scope = ?1 AND key = ?2";
@@ -140,6 +142,7 @@ class sqlite_store final : public store {
       c->exec("SAVEPOINT unit");
       bool ok = true;
       for (const auto& w : unit.writes) ok = ok && write_one(*c, w);
+      if (ok && unit.completes) complete(*c, *unit.completes);
       c->exec(ok ? "RELEASE unit" : "ROLLBACK TO unit; RELEASE unit");
       out.push_back(ok ? write_status::committed : write_status::conflict);
     }
@@ -231,24 +234,22 @@ class sqlite_store final : public store {
     return st.changes() > 0;
   }
 
-  idempotency_claim claim_idempotency_key(const std::string& scope, const std::string& key,
-                                          const std::string& fingerprint, std::int64_t now,
-                                          std::int64_t ttl_ms,
-                                          std::int64_t stale_after_ms) override {
+  idempotency_claim claim_idempotency_key(const idempotency_request& r) override {
     auto c = pool_.acquire();
     sqlite::transaction tx(*c);
     if (++claims_ % 1024 == 0) {
       statement purge(*c, k_idem_purge);
-      purge.bind(1, now).run();
+      purge.bind(1, r.now_ms).run();
     }
     idempotency_claim out;
     {
       statement get(*c, k_idem_get);
-      get.bind(1, scope).bind(2, key);
-      if (get.step() && get.integer(7) > now) {
+      get.bind(1, r.scope).bind(2, r.key);
+      if (get.step() && get.integer(7) > r.now_ms) {
         bool running = get.text(1) == "running";
-        bool stale = running && now - get.integer(6) > stale_after_ms;
-        if (get.text(0) != fingerprint && !stale) {
+        bool abandoned = get.text(8) == r.node && get.text(9) != r.boot;
+        bool stale = running && (abandoned || r.now_ms - get.integer(6) > r.stale_after_ms);
+        if (get.text(0) != r.fingerprint && !stale) {
           out.outcome = idempotency_claim::state::reused;
         } else if (running && !stale) {
           out.outcome = idempotency_claim::state::in_progress;
@@ -261,8 +262,8 @@ class sqlite_store final : public store {
     }
     if (out.outcome == idempotency_claim::state::claimed) {
       statement claim(*c, k_idem_claim);
-      claim.bind(1, scope).bind(2, key).bind(3, fingerprint).bind(4, now).bind(5, now + ttl_ms);
-      claim.run();
+      claim.bind(1, r.scope).bind(2, r.key).bind(3, r.fingerprint).bind(4, r.now_ms);
+      claim.bind(5, r.now_ms + r.ttl_ms).bind(6, r.node).bind(7, r.boot).run();
     }
     tx.commit();
     return out;
@@ -271,9 +272,7 @@ class sqlite_store final : public store {
   void complete_idempotency_key(const std::string& scope, const std::string& key,
                                 const stored_response& r) override {
     auto c = pool_.acquire();
-    statement st(*c, k_idem_complete);
-    st.bind(1, scope).bind(2, key).bind(3, static_cast<std::int64_t>(r.status));
-    st.bind(4, r.content_type).bind(5, r.etag).bind(6, r.body).run();
+    complete(*c, idempotency_completion{scope, key, r});
   }
 
   void release_idempotency_key(const std::string& scope, const std::string& key) override {
@@ -296,6 +295,13 @@ class sqlite_store final : public store {
     if (!insert) st.bind(9, static_cast<std::int64_t>(w.expected_version));
     st.run();
     return st.changes() == 1;
+  }
+
+  static void complete(sqlite::connection& c, const idempotency_completion& done) {
+    const auto& r = done.response;
+    statement st(c, k_idem_complete);
+    st.bind(1, done.scope).bind(2, done.key).bind(3, static_cast<std::int64_t>(r.status));
+    st.bind(4, r.content_type).bind(5, r.etag).bind(6, r.body).run();
   }
 
   std::optional<session> find(const char* sql, const std::string& arg) {

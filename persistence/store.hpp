@@ -26,19 +26,40 @@ struct cart_write {
   std::uint64_t expected_version = 0;
 };
 
-/// Writes that commit together or not at all (a merge writes two carts as one unit).
-struct write_unit {
-  std::vector<cart_write> writes;
-};
-
-enum class write_status { committed, conflict };
-
 /// A response kept for Idempotency-Key replay.
 struct stored_response {
   int status = 0;
   std::string content_type;
   std::string etag;
   std::string body;
+};
+
+/// The answer of an Idempotency-Key request, stored by the same transaction as the change it
+/// reports: a change is never committed without it, so a retry can never do the work twice.
+struct idempotency_completion {
+  std::string scope;
+  std::string key;
+  stored_response response;
+};
+
+/// Writes that commit together or not at all (a merge writes two carts as one unit).
+struct write_unit {
+  std::vector<cart_write> writes;
+  std::optional<idempotency_completion> completes;
+};
+
+enum class write_status { committed, conflict };
+
+/// Who asks to claim an Idempotency-Key, and how long claims live.
+struct idempotency_request {
+  std::string scope;
+  std::string key;
+  std::string fingerprint;  ///< hash of method, path and body
+  std::string node;         ///< the claiming node
+  std::string boot;         ///< the claiming process (a new one each start)
+  std::int64_t now_ms = 0;
+  std::int64_t ttl_ms = 0;
+  std::int64_t stale_after_ms = 0;
 };
 
 struct idempotency_claim {
@@ -70,13 +91,12 @@ class store {
   virtual void update_session(const session& s) = 0;
   virtual bool delete_session(const std::string& id) = 0;
 
-  /// Claims (scope, key) for a request with `fingerprint`, or says why it cannot: a replay of
-  /// the stored response, a key still in use, or a key reused with another request.
-  /// A claim older than `stale_after_ms` is abandoned (its process died) and taken over.
-  virtual idempotency_claim claim_idempotency_key(const std::string& scope, const std::string& key,
-                                                  const std::string& fingerprint,
-                                                  std::int64_t now_ms, std::int64_t ttl_ms,
-                                                  std::int64_t stale_after_ms) = 0;
+  /// Claims (scope, key) for a request, or says why it cannot: a replay of the stored
+  /// response, a key still in use, or a key reused with another request. An unfinished claim
+  /// of an earlier process of the same node, or one older than `stale_after_ms`, was abandoned
+  /// by a process that died; its change never committed (completions commit with the change),
+  /// so it is taken over.
+  virtual idempotency_claim claim_idempotency_key(const idempotency_request& r) = 0;
   virtual void complete_idempotency_key(const std::string& scope, const std::string& key,
                                         const stored_response& response) = 0;
   /// Forgets a claim whose request ended in a 5xx, so the client may retry with the same key.

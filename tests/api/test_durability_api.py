@@ -60,6 +60,56 @@ class DurabilityTest(unittest.TestCase):
                 self.assertEqual(server.stop(), 0)
 
 
+class IdempotentRetryAfterCrashTest(unittest.TestCase):
+    def test_retrying_every_key_after_kill_9_does_each_add_exactly_once(self):
+        server = Server()
+        try:
+            c = server.client()
+            user = new_user()
+            pid = put_product(c, [{"id": "v%d" % i, "price": 100, "stock": 1000000} for i in range(6)])
+            carts = [new_cart(c, user)["id"] for _ in range(6)]
+            sent = {n: [] for n in range(6)}  # keys sent, answered or not
+            count = [0]
+            stop = threading.Event()
+
+            def body(n):
+                return {"productId": pid, "variantId": "v%d" % n, "quantity": 1}
+
+            def writer(n):
+                client = server.client()
+                for i in range(300):
+                    if stop.is_set():
+                        return
+                    key = "k-%d-%d" % (n, i)
+                    sent[n].append(key)
+                    try:
+                        client.post("/cart/%s/items" % carts[n], body(n), headers=dict(user, **{"Idempotency-Key": key}))
+                        count[0] += 1
+                    except Exception:
+                        return
+
+            threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+            for t in threads:
+                t.start()
+            while count[0] < 300 and any(t.is_alive() for t in threads):
+                threading.Event().wait(0.01)
+            server.kill9()
+            stop.set()
+            for t in threads:
+                t.join()
+            server.start()
+            c = server.client()
+            for n in range(6):
+                for key in sent[n]:
+                    st, _, _, raw = c.post("/cart/%s/items" % carts[n], body(n), headers=dict(user, **{"Idempotency-Key": key}))
+                    self.assertEqual(st, 201, raw)
+                st, _, cart, _ = c.get("/cart/" + carts[n], headers=user)
+                self.assertEqual(cart["items"][0]["quantity"], len(sent[n]), "cart %d: %d keys" % (n, len(sent[n])))
+        finally:
+            if server.proc is not None:
+                self.assertEqual(server.stop(), 0)
+
+
 class ConcurrencyTest(unittest.TestCase):
     def test_forty_clients_adding_to_one_cart_lose_nothing(self):
         server = Server()

@@ -136,23 +136,54 @@ TEST_P(store_contract, sessions_are_found_by_id_and_token_hash) {
   EXPECT_FALSE(db->delete_session("s-1"));
 }
 
+idempotency_request claim(const std::string& scope, const std::string& key, const std::string& f,
+                          std::int64_t now, const std::string& boot = "boot-1") {
+  return idempotency_request{scope, key, f, "node-a", boot, now, 86400000, 60000};
+}
+
+TEST_P(store_contract, a_change_and_its_idempotent_answer_commit_together) {
+  using st = idempotency_claim::state;
+  auto now = now_ms();
+  ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "k1", "f", now)).outcome, st::claimed);
+  ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "k2", "f", now)).outcome, st::claimed);
+  auto c = sample_cart("idem-1", "alice");
+  write_unit ok{{cart_write{c, 0}}, idempotency_completion{"u:a", "k1", {201, "application/json", "\"1\"", "{}"}}};
+  write_unit lost{{cart_write{c, 0}}, idempotency_completion{"u:a", "k2", {201, "application/json", "\"1\"", "{}"}}};
+  auto res = db->commit({ok, lost});  // the second conflicts: same cart, version 0 again
+  EXPECT_EQ(res[0], write_status::committed);
+  EXPECT_EQ(res[1], write_status::conflict);
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "k1", "f", now)).outcome, st::replay);
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "k2", "f", now)).outcome, st::in_progress);
+}
+
+TEST_P(store_contract, claims_of_a_dead_process_of_this_node_are_taken_over) {
+  using st = idempotency_claim::state;
+  auto now = now_ms();
+  ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "k", "f", now, "boot-1")).outcome, st::claimed);
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "k", "f", now, "boot-1")).outcome, st::in_progress);
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "k", "f", now, "boot-2")).outcome, st::claimed);
+  auto other_node = claim("u:a", "k", "f", now, "boot-9");
+  other_node.node = "node-b";
+  EXPECT_EQ(db->claim_idempotency_key(other_node).outcome, st::in_progress);
+}
+
 TEST_P(store_contract, idempotency_keys_claim_replay_and_refuse_reuse) {
   using st = idempotency_claim::state;
   auto now = now_ms();
-  EXPECT_EQ(db->claim_idempotency_key("u:a", "k", "f1", now, 86400000, 60000).outcome, st::claimed);
-  EXPECT_EQ(db->claim_idempotency_key("u:a", "k", "f1", now, 86400000, 60000).outcome, st::in_progress);
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "k", "f1", now)).outcome, st::claimed);
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "k", "f1", now)).outcome, st::in_progress);
   db->complete_idempotency_key("u:a", "k", stored_response{201, "application/json", "\"2\"", "{}"});
-  auto replay = db->claim_idempotency_key("u:a", "k", "f1", now, 86400000, 60000);
+  auto replay = db->claim_idempotency_key(claim("u:a", "k", "f1", now));
   EXPECT_EQ(replay.outcome, st::replay);
   EXPECT_EQ(replay.response.status, 201);
   EXPECT_EQ(replay.response.etag, "\"2\"");
-  EXPECT_EQ(db->claim_idempotency_key("u:a", "k", "f2", now, 86400000, 60000).outcome, st::reused);
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "k", "f2", now)).outcome, st::reused);
   // Keys are scoped: another caller may use the same key.
-  EXPECT_EQ(db->claim_idempotency_key("u:b", "k", "f2", now, 86400000, 60000).outcome, st::claimed);
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:b", "k", "f2", now)).outcome, st::claimed);
   db->release_idempotency_key("u:b", "k");
-  EXPECT_EQ(db->claim_idempotency_key("u:b", "k", "f3", now, 86400000, 60000).outcome, st::claimed);
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:b", "k", "f3", now)).outcome, st::claimed);
   // A claim whose process died is taken over once it is stale.
-  EXPECT_EQ(db->claim_idempotency_key("u:b", "k", "f3", now + 61000, 86400000, 60000).outcome,
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:b", "k", "f3", now + 61000)).outcome,
             st::claimed);
 }
 
