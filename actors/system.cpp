@@ -21,7 +21,9 @@ node_runtime::node_runtime(const config& cfg, store& s, metrics& m)
   store_pool_ = spawn_store_pool(*system_, s, m, cfg.store.workers);
   writer_options wo;
   wo.batch_max = cfg.store.group_commit ? cfg.store.batch_max : 1;
-  wo.max_in_flight = 1;
+  // SQLite has one writer; PostgreSQL takes two transactions at once (one commits while the
+  // next batch fills).
+  wo.max_in_flight = s.kind() == "sqlite" ? 1 : 2;
   writer_ = spawn_snapshot_writer(*system_, s, m, wo);
 
   cart_deps deps;

@@ -57,6 +57,10 @@ std::string jwt_secret(const config& cfg) {
 }
 #pragma GCC diagnostic pop
 
+store_options store_opts(const config& cfg) {
+  return store_options{cfg.store.pool_size, cfg.http.request_timeout / 2};
+}
+
 jwt_settings jwt_of(const config& cfg) {
   return jwt_settings{jwt_secret(cfg), cfg.auth.issuer, cfg.auth.audience, 60};
 }
@@ -67,7 +71,7 @@ int run_migrate(const std::string& config_path) {
   config cfg;
   if (!load(config_path, cfg)) return 2;
   try {
-    auto db = open_store(cfg.store.url);
+    auto db = open_store(cfg.store.url, store_opts(cfg));
     int applied = db->migrate();
     std::cout << "cartd: " << applied << " migration(s) applied to " << db->kind() << "\n";
     return 0;
@@ -109,7 +113,7 @@ int run_serve(const std::string& config_path) {
 
   std::unique_ptr<store> db;
   try {
-    db = open_store(cfg.store.url);
+    db = open_store(cfg.store.url, store_opts(cfg));
     db->migrate();
   } catch (const std::exception& e) {
     std::cerr << "cartd: cannot open the store: " << e.what() << "\n";

@@ -33,9 +33,8 @@ std::string env_name(const std::string& dotted) {
 
 std::string check_url(const std::string& v) {
   if (v.rfind("sqlite://", 0) == 0 && v.size() > 9) return "";
-  if (v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0)
-    return "PostgreSQL is not supported by this build yet (issue 3); use sqlite://";
-  return "must be sqlite://PATH";
+  if (v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0) return "";
+  return "must be sqlite://PATH or postgresql://…";
 }
 
 std::string check_scheduler(const std::string& v) {
@@ -53,6 +52,7 @@ std::vector<key_spec> specs(config& c) {
       {"store.group_commit", kind::boolean, &c.store.group_commit, 0, 0, nullptr},
       {"store.batch_max", kind::integer, &c.store.batch_max, 1, 10000, nullptr},
       {"store.workers", kind::integer, &c.store.workers, 1, 64, nullptr},
+      {"store.pool_size", kind::integer, &c.store.pool_size, 1, 256, nullptr},
       {"redis.url", kind::text, &c.redis.url, 0, 0, nullptr},
       {"auth.jwt_secret", kind::text, &c.auth.jwt_secret, 0, 0,
        [](const std::string& v) { return v.size() >= 16 ? "" : "must be at least 16 bytes"; }},

@@ -25,6 +25,7 @@ struct config {
     bool group_commit = true;
     int batch_max = 256;
     int workers = 2;
+    int pool_size = 8;  ///< PostgreSQL connections (store workers + committers need one each)
   } store;
   struct redis_section {
     std::string url;

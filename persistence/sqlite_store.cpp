@@ -324,10 +324,5 @@ std::unique_ptr<store> make_sqlite_store(const std::string& path) {
   return std::make_unique<sqlite_store>(path);
 }
 
-std::unique_ptr<store> open_store(const std::string& url) {
-  const std::string sqlite_prefix = "sqlite://";
-  if (url.rfind(sqlite_prefix, 0) == 0) return make_sqlite_store(url.substr(sqlite_prefix.size()));
-  throw store_error("unsupported store url (only sqlite:// in this build): " + url);
-}
 
 }  // namespace cartd

@@ -2,6 +2,7 @@
 // The store interface: every byte cartd keeps goes through it. SQLite (embedded default) and
 // PostgreSQL implement it; tests/integration/store_contract_test.cpp is the contract both pass.
 // Calls block: run them only on detached actors or dedicated threads. Failures throw store_error.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -103,7 +104,13 @@ class store {
   virtual void release_idempotency_key(const std::string& scope, const std::string& key) = 0;
 };
 
-/// Opens the store named by a URL (`sqlite://path`); throws store_error for an unknown scheme.
-std::unique_ptr<store> open_store(const std::string& url);
+struct store_options {
+  int pool_size = 8;                         ///< PostgreSQL connections
+  std::chrono::milliseconds pool_wait{2000};  ///< longest wait for a free connection
+};
+
+/// Opens the store named by a URL (`sqlite://path` or `postgresql://…`); throws store_error
+/// for an unknown scheme.
+std::unique_ptr<store> open_store(const std::string& url, const store_options& opts = {});
 
 }  // namespace cartd

@@ -48,6 +48,21 @@ def jwt(sub, roles=(), exp_delta=3600, nbf=None, alg="HS256", secret=SECRET, cla
     return signing + "." + b64url(sig)
 
 
+STORE = os.environ.get("CARTD_TEST_STORE", "sqlite")
+
+
+def store_url(directory):
+    """A fresh store: a SQLite file in `directory`, or a new database in the test PostgreSQL."""
+    if STORE != "postgresql":
+        return "sqlite://%s/cartd.db" % directory
+    base = os.environ.get("CARTD_TEST_PG_URL")
+    if not base:
+        raise unittest.SkipTest("CARTD_TEST_PG_URL is not set (scripts/test sets it)")
+    name = "cartd_" + uuid.uuid4().hex[:16]
+    subprocess.run(["psql", base, "-qc", "CREATE DATABASE " + name], check=True, capture_output=True)
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
 def bearer(token):
     return {"Authorization": "Bearer " + token}
 
@@ -61,7 +76,7 @@ class Server:
         self.env = dict(os.environ)
         self.env.update({
             "CARTD_HTTP_PORT": str(self.port),
-            "CARTD_STORE_URL": "sqlite://%s/cartd.db" % self.dir,
+            "CARTD_STORE_URL": store_url(self.dir),
             "CARTD_AUTH_JWT_SECRET": SECRET,
             "CARTD_HTTP_ACCESS_LOG": "false",
         })

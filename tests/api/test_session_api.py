@@ -1,6 +1,7 @@
 """Guest sessions: create, read, extend, delete; tokens stored only as hashes."""
 import os
 import sqlite3
+import subprocess
 import unittest
 
 from cartd_api import ServerTest, bearer, jwt, new_cart, new_session, new_user
@@ -17,6 +18,16 @@ class SessionTest(ServerTest):
         self.assertEqual(got["expiresAt"], s["expiresAt"])
 
     def test_only_a_hash_of_the_token_is_stored(self):
+        if self.server.env["CARTD_STORE_URL"].startswith("postgresql"):
+            rows = subprocess.run(["psql", self.server.env["CARTD_STORE_URL"], "-tAc", "SELECT token_hash FROM sessions"],
+                                  capture_output=True, text=True, check=True).stdout.split()
+            s = new_session(self.c)
+            after = subprocess.run(["psql", self.server.env["CARTD_STORE_URL"], "-tAc", "SELECT token_hash FROM sessions"],
+                                   capture_output=True, text=True, check=True).stdout.split()
+            self.assertNotIn(s["token"], after)
+            self.assertEqual(len(after), len(rows) + 1)
+            self.assertTrue(all(len(h) == 64 for h in after))
+            return
         s = new_session(self.c)
         db = sqlite3.connect(os.path.join(self.server.dir, "cartd.db"))
         rows = db.execute("SELECT token_hash FROM sessions WHERE id = ?", (s["id"],)).fetchall()

@@ -1,6 +1,11 @@
 // The store contract: every store implementation must pass these. Each test gets a fresh store
 // (a new SQLite file); the PostgreSQL store joins the parameter list when it exists.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ostream>
 
 #include <filesystem>
 #include <functional>
@@ -23,6 +28,8 @@ std::string temp_db(const std::string& name) {
   auto path = dir / (name + "-" + std::to_string(now_ms()) + ".db");
   return path.string();
 }
+
+void PrintTo(const store_factory& f, std::ostream* os) { *os << f.name; }
 
 class store_contract : public ::testing::TestWithParam<store_factory> {
  protected:
@@ -201,13 +208,36 @@ TEST_P(store_contract, concurrent_commits_from_threads_all_land) {
   EXPECT_EQ(db->list_carts(principal{"eve", "", false}).size(), 100u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    stores, store_contract,
-    ::testing::Values(store_factory{"sqlite",
-                                    [](const std::string& name) {
-                                      return open_store("sqlite://" + temp_db(name));
-                                    }}),
-    [](const auto& info) { return info.param.name; });
+/// A new PostgreSQL database for each test (ctest runs tests in parallel processes).
+std::unique_ptr<store> fresh_pg(const std::string& url, const std::string& test_name) {
+  PGconn* c = PQconnectdb(url.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(c);
+    PQfinish(c);
+    throw std::runtime_error("cannot reach the test PostgreSQL: " + msg);
+  }
+  std::string db = "contract_" + test_name;
+  std::transform(db.begin(), db.end(), db.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  PQclear(PQexec(c, ("DROP DATABASE IF EXISTS " + db).c_str()));
+  PQclear(PQexec(c, ("CREATE DATABASE " + db).c_str()));
+  PQfinish(c);
+  return open_store(url.substr(0, url.rfind('/') + 1) + db);
+}
+
+std::vector<store_factory> factories() {
+  std::vector<store_factory> out{
+      {"sqlite", [](const std::string& name) { return open_store("sqlite://" + temp_db(name)); }}};
+  // scripts/test starts a private PostgreSQL and names it here; without it (a bare ctest run
+  // outside scripts/test) only SQLite is checked.
+  if (const char* url = std::getenv("CARTD_TEST_PG_URL"); url && *url) {
+    std::string u = url;
+    out.push_back({"postgresql", [u](const std::string& name) { return fresh_pg(u, name); }});
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(stores, store_contract, ::testing::ValuesIn(factories()),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace cartd

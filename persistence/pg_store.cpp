@@ -1,0 +1,430 @@
+#include "persistence/pg_store.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "persistence/pg_db.hpp"
+#include "persistence/snapshot_codec.hpp"
+
+namespace cartd {
+
+namespace {
+
+using params = std::vector<std::optional<std::string>>;
+using pg::query;
+
+std::optional<std::string> opt(const std::string& s) {
+  return s.empty() ? std::nullopt : std::optional<std::string>(s);
+}
+std::string num(std::int64_t v) { return std::to_string(v); }
+
+// The numbered schema of the PostgreSQL store. Append only.
+const std::vector<std::pair<int, const char*>>& migrations() {
+  static const std::vector<std::pair<int, const char*>> all = {
+      {1, R"sql(
+CREATE TABLE products (
+  id text PRIMARY KEY, name text NOT NULL, currency text NOT NULL, active boolean NOT NULL,
+  created_at bigint NOT NULL, updated_at bigint NOT NULL);
+CREATE TABLE variants (
+  product_id text NOT NULL REFERENCES products(id) ON DELETE CASCADE, id text NOT NULL,
+  sku text NOT NULL, price bigint NOT NULL, on_hand bigint NOT NULL,
+  reserved bigint NOT NULL DEFAULT 0, position int NOT NULL,
+  PRIMARY KEY (product_id, id));
+CREATE TABLE carts (
+  id text PRIMARY KEY, user_id text, session_id text, status text NOT NULL,
+  version bigint NOT NULL, snapshot text NOT NULL,
+  created_at bigint NOT NULL, updated_at bigint NOT NULL);
+CREATE INDEX carts_by_user ON carts (user_id, updated_at DESC) WHERE user_id IS NOT NULL;
+CREATE INDEX carts_by_session ON carts (session_id, updated_at DESC) WHERE session_id IS NOT NULL;
+CREATE TABLE sessions (
+  id text PRIMARY KEY, token_hash text NOT NULL UNIQUE, user_id text, device_info text,
+  expires_at bigint NOT NULL, created_at bigint NOT NULL);
+CREATE INDEX sessions_by_user ON sessions (user_id) WHERE user_id IS NOT NULL;
+CREATE TABLE idempotency_keys (
+  scope text NOT NULL, key text NOT NULL, fingerprint text NOT NULL, state text NOT NULL,
+  status int, content_type text, etag text, body text,
+  created_at bigint NOT NULL, expires_at bigint NOT NULL, owner_node text, owner_boot text,
+  PRIMARY KEY (scope, key));
+CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
+)sql"},
+  };
+  return all;
+}
+
+// Statements, named, next to the code that runs them.
+constexpr query q_load_cart{"load_cart", "SELECT snapshot FROM carts WHERE id = $1"};
+constexpr query q_lock_carts{
+    "lock_carts", "SELECT id, version FROM carts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"};
+// Group commit: one statement writes every cart of the batch. The version guard keeps a write
+// from landing on anything but the version it was computed from.
+constexpr query q_upsert_carts{
+    "upsert_carts",
+    "INSERT INTO carts (id, user_id, session_id, status, version, snapshot, created_at, updated_at)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
+    " $6::text[], $7::bigint[], $8::bigint[])"
+    " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version,"
+    " snapshot = EXCLUDED.snapshot, updated_at = EXCLUDED.updated_at"
+    " WHERE carts.version = EXCLUDED.version - 1 RETURNING id"};
+constexpr query q_insert_cart{
+    "insert_cart",
+    "INSERT INTO carts (id, user_id, session_id, status, version, snapshot, created_at, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING"};
+constexpr query q_update_cart{
+    "update_cart",
+    "UPDATE carts SET status = $2, version = $3, snapshot = $4, updated_at = $5"
+    " WHERE id = $1 AND version = $6"};
+constexpr query q_complete_many{
+    "complete_many",
+    "UPDATE idempotency_keys k SET state = 'done', status = v.status, content_type = v.ct,"
+    " etag = v.etag, body = v.body FROM unnest($1::text[], $2::text[], $3::int[], $4::text[],"
+    " $5::text[], $6::text[]) AS v(scope, key, status, ct, etag, body)"
+    " WHERE k.scope = v.scope AND k.key = v.key"};
+constexpr query q_list_carts{
+    "list_carts",
+    "SELECT snapshot FROM carts WHERE (user_id = $1 OR session_id = $2) AND status <> 'deleted'"
+    " ORDER BY (status <> 'active'), updated_at DESC LIMIT 200"};
+constexpr query q_product_exists{"product_exists", "SELECT 1 FROM products WHERE id = $1"};
+constexpr query q_upsert_product{
+    "upsert_product",
+    "INSERT INTO products (id, name, currency, active, created_at, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
+    " currency = EXCLUDED.currency, active = EXCLUDED.active, updated_at = EXCLUDED.updated_at"};
+constexpr query q_upsert_variant{
+    "upsert_variant",
+    "INSERT INTO variants (product_id, id, sku, price, on_hand, position)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (product_id, id) DO UPDATE SET"
+    " sku = EXCLUDED.sku, price = EXCLUDED.price, on_hand = EXCLUDED.on_hand,"
+    " position = EXCLUDED.position"};
+constexpr query q_prune_variants{
+    "prune_variants",
+    "DELETE FROM variants WHERE product_id = $1 AND reserved = 0 AND NOT (id = ANY($2::text[]))"};
+constexpr query q_get_product{
+    "get_product", "SELECT name, currency, active, created_at, updated_at FROM products WHERE id = $1"};
+constexpr query q_get_variants{
+    "get_variants",
+    "SELECT id, sku, price, on_hand, reserved FROM variants WHERE product_id = $1 ORDER BY position"};
+constexpr query q_insert_session{
+    "insert_session",
+    "INSERT INTO sessions (id, token_hash, user_id, device_info, expires_at, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"};
+constexpr query q_session_by_id{
+    "session_by_id",
+    "SELECT id, token_hash, user_id, device_info, expires_at, created_at FROM sessions WHERE id = $1"};
+constexpr query q_session_by_token{
+    "session_by_token",
+    "SELECT id, token_hash, user_id, device_info, expires_at, created_at FROM sessions"
+    " WHERE token_hash = $1"};
+constexpr query q_update_session{
+    "update_session", "UPDATE sessions SET device_info = $2, expires_at = $3 WHERE id = $1"};
+constexpr query q_delete_session{"delete_session", "DELETE FROM sessions WHERE id = $1"};
+constexpr query q_idem_get{
+    "idem_get",
+    "SELECT fingerprint, state, status, content_type, etag, body, created_at, expires_at,"
+    " owner_node, owner_boot FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE"};
+constexpr query q_idem_claim{
+    "idem_claim",
+    "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at,"
+    " owner_node, owner_boot) VALUES ($1, $2, $3, 'running', $4, $5, $6, $7)"
+    " ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,"
+    " state = 'running', status = NULL, body = NULL, created_at = EXCLUDED.created_at,"
+    " expires_at = EXCLUDED.expires_at, owner_node = EXCLUDED.owner_node,"
+    " owner_boot = EXCLUDED.owner_boot"};
+constexpr query q_idem_complete{
+    "idem_complete",
+    "UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, etag = $5,"
+    " body = $6 WHERE scope = $1 AND key = $2"};
+constexpr query q_idem_release{"idem_release",
+                               "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2"};
+constexpr query q_idem_purge{"idem_purge", "DELETE FROM idempotency_keys WHERE expires_at < $1"};
+
+session read_session(const pg::result& r) {
+  return session{r.text(0, 0), r.text(0, 1), r.text(0, 2), r.text(0, 3), r.integer(0, 4),
+                 r.integer(0, 5)};
+}
+
+class pg_store final : public store {
+ public:
+  pg_store(std::string url, int size, std::chrono::milliseconds wait)
+      : pool_(std::move(url), size, wait) {}
+
+  std::string kind() const override { return "postgresql"; }
+
+  int migrate() override {
+    auto c = pool_.acquire();
+    // Two nodes starting at once: the advisory lock lets one migrate while the other waits.
+    c->exec("SELECT pg_advisory_lock(7262731)");
+    int applied = 0;
+    try {
+      c->exec("CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY,"
+              " applied_at bigint NOT NULL)");
+      for (const auto& [version, sql] : migrations()) {
+        pg::transaction tx(*c);
+        auto has = c->run({"migration_applied", "SELECT 1 FROM schema_migrations WHERE version = $1"},
+                          {num(version)});
+        if (has.rows() > 0) continue;
+        c->exec(sql);
+        c->run({"migration_mark", "INSERT INTO schema_migrations (version, applied_at)"
+                                  " VALUES ($1, (extract(epoch from now()) * 1000)::bigint)"},
+               {num(version)});
+        tx.commit();
+        ++applied;
+      }
+    } catch (...) {
+      c->exec("SELECT pg_advisory_unlock(7262731)");
+      throw;
+    }
+    c->exec("SELECT pg_advisory_unlock(7262731)");
+    return applied;
+  }
+
+  void ping() override {
+    auto c = pool_.acquire();
+    c->exec("SELECT 1");
+  }
+
+  std::optional<cart> load_cart(const cart_id& id) override {
+    auto c = pool_.acquire();
+    auto r = c->run(q_load_cart, {id.value});
+    if (r.rows() == 0) return std::nullopt;
+    auto decoded = decode_snapshot(r.text(0, 0));
+    if (!decoded) throw store_error("corrupt snapshot for cart " + id.value);
+    return decoded;
+  }
+
+  std::vector<write_status> commit(const std::vector<write_unit>& units) override {
+    auto c = pool_.acquire();
+    if (auto out = commit_batch(*c, units)) return *out;
+    // Rare: a batch that cannot go as one statement (the same cart twice, a version jump, or a
+    // row that appeared under an insert): one transaction per unit.
+    std::vector<write_status> out;
+    for (const auto& u : units) out.push_back(commit_one(*c, u));
+    return out;
+  }
+
+  std::vector<cart> list_carts(const principal& owner) override {
+    auto c = pool_.acquire();
+    auto r = c->run(q_list_carts, {opt(owner.user), opt(owner.session)});
+    std::vector<cart> out;
+    for (int i = 0; i < r.rows(); ++i)
+      if (auto decoded = decode_snapshot(r.text(i, 0))) out.push_back(std::move(*decoded));
+    return out;
+  }
+
+  bool upsert_product(const product& p) override {
+    auto c = pool_.acquire();
+    pg::transaction tx(*c);
+    bool created = c->run(q_product_exists, {p.id.value}).rows() == 0;
+    c->run(q_upsert_product, {p.id.value, p.name, p.currency, p.active ? "true" : "false",
+                              num(p.updated_at_ms)});
+    params ids;
+    int pos = 0;
+    for (const auto& v : p.variants) {
+      c->run(q_upsert_variant,
+             {p.id.value, v.id.value, v.sku, num(v.price), num(v.stock), num(pos++)});
+      ids.push_back(v.id.value);
+    }
+    c->run(q_prune_variants, {p.id.value, pg::array_literal(ids)});
+    tx.commit();
+    return created;
+  }
+
+  std::optional<product> get_product(const product_id& id) override {
+    auto c = pool_.acquire();
+    auto r = c->run(q_get_product, {id.value});
+    if (r.rows() == 0) return std::nullopt;
+    product p;
+    p.id = id;
+    p.name = r.text(0, 0);
+    p.currency = r.text(0, 1);
+    p.active = r.text(0, 2) == "t";
+    p.created_at_ms = r.integer(0, 3);
+    p.updated_at_ms = r.integer(0, 4);
+    auto vs = c->run(q_get_variants, {id.value});
+    for (int i = 0; i < vs.rows(); ++i) {
+      p.variants.push_back(variant{variant_id{vs.text(i, 0)}, vs.text(i, 1), vs.integer(i, 2),
+                                   vs.integer(i, 3), vs.integer(i, 4)});
+    }
+    return p;
+  }
+
+  void create_session(const session& s) override {
+    auto c = pool_.acquire();
+    c->run(q_insert_session, {s.id, s.token_hash, opt(s.user_id), opt(s.device_json),
+                              num(s.expires_at_ms), num(s.created_at_ms)});
+  }
+
+  std::optional<session> find_session(const std::string& id) override {
+    auto c = pool_.acquire();
+    auto r = c->run(q_session_by_id, {id});
+    if (r.rows() == 0) return std::nullopt;
+    return read_session(r);
+  }
+
+  std::optional<session> find_session_by_token(const std::string& token_hash) override {
+    auto c = pool_.acquire();
+    auto r = c->run(q_session_by_token, {token_hash});
+    if (r.rows() == 0) return std::nullopt;
+    return read_session(r);
+  }
+
+  void update_session(const session& s) override {
+    auto c = pool_.acquire();
+    c->run(q_update_session, {s.id, opt(s.device_json), num(s.expires_at_ms)});
+  }
+
+  bool delete_session(const std::string& id) override {
+    auto c = pool_.acquire();
+    return c->run(q_delete_session, {id}).affected() > 0;
+  }
+
+  idempotency_claim claim_idempotency_key(const idempotency_request& r) override {
+    auto c = pool_.acquire();
+    pg::transaction tx(*c);
+    if (++claims_ % 1024 == 0) c->run(q_idem_purge, {num(r.now_ms)});
+    idempotency_claim out;
+    auto get = c->run(q_idem_get, {r.scope, r.key});
+    if (get.rows() > 0 && get.integer(0, 7) > r.now_ms) {
+      bool running = get.text(0, 1) == "running";
+      bool abandoned = get.text(0, 8) == r.node && get.text(0, 9) != r.boot;
+      bool stale = running && (abandoned || r.now_ms - get.integer(0, 6) > r.stale_after_ms);
+      if (get.text(0, 0) != r.fingerprint && !stale) {
+        out.outcome = idempotency_claim::state::reused;
+      } else if (running && !stale) {
+        out.outcome = idempotency_claim::state::in_progress;
+      } else if (!running) {
+        out.outcome = idempotency_claim::state::replay;
+        out.response = stored_response{static_cast<int>(get.integer(0, 2)), get.text(0, 3),
+                                       get.text(0, 4), get.text(0, 5)};
+      }
+    }
+    if (out.outcome == idempotency_claim::state::claimed) {
+      c->run(q_idem_claim, {r.scope, r.key, r.fingerprint, num(r.now_ms), num(r.now_ms + r.ttl_ms),
+                            r.node, r.boot});
+    }
+    tx.commit();
+    return out;
+  }
+
+  void complete_idempotency_key(const std::string& scope, const std::string& key,
+                                const stored_response& r) override {
+    auto c = pool_.acquire();
+    c->run(q_idem_complete, {scope, key, num(r.status), r.content_type, r.etag, r.body});
+  }
+
+  void release_idempotency_key(const std::string& scope, const std::string& key) override {
+    auto c = pool_.acquire();
+    c->run(q_idem_release, {scope, key});
+  }
+
+ private:
+  /// The whole batch in one transaction of four statements, or nothing when it cannot be
+  /// written that way (the caller falls back to one transaction per unit).
+  static std::optional<std::vector<write_status>> commit_batch(pg::connection& c,
+                                                               const std::vector<write_unit>& units) {
+    std::set<std::string> seen;
+    params ids;
+    for (const auto& u : units) {
+      for (const auto& w : u.writes) {
+        if (w.snapshot.version != w.expected_version + 1) return std::nullopt;
+        if (!seen.insert(w.snapshot.id.value).second) return std::nullopt;
+        ids.push_back(w.snapshot.id.value);
+      }
+    }
+    pg::transaction tx(c);
+    // Lock the existing rows in id order (concurrent batches lock in one order) and check
+    // every unit's versions before writing anything.
+    auto locked = c.run(q_lock_carts, {pg::array_literal(ids)});
+    std::map<std::string, std::int64_t> current;
+    for (int i = 0; i < locked.rows(); ++i) current[locked.text(i, 0)] = locked.integer(i, 1);
+    std::vector<write_status> out;
+    params id, user, sess, status, version, snapshot, created, updated;
+    params c_scope, c_key, c_status, c_ct, c_etag, c_body;
+    std::size_t expected_rows = 0;
+    for (const auto& u : units) {
+      bool ok = std::all_of(u.writes.begin(), u.writes.end(), [&](const cart_write& w) {
+        auto it = current.find(w.snapshot.id.value);
+        return w.expected_version == 0 ? it == current.end()
+                                       : it != current.end() &&
+                                             it->second == static_cast<std::int64_t>(w.expected_version);
+      });
+      out.push_back(ok ? write_status::committed : write_status::conflict);
+      if (!ok) continue;
+      for (const auto& w : u.writes) {
+        const cart& s = w.snapshot;
+        id.push_back(s.id.value);
+        user.push_back(opt(s.user_id));
+        sess.push_back(opt(s.session_id));
+        status.push_back(std::string(to_string(s.status)));
+        version.push_back(num(static_cast<std::int64_t>(s.version)));
+        snapshot.push_back(encode_snapshot(s));
+        created.push_back(num(s.created_at_ms));
+        updated.push_back(num(s.updated_at_ms));
+        ++expected_rows;
+      }
+      if (u.completes) {
+        const auto& d = *u.completes;
+        c_scope.push_back(d.scope);
+        c_key.push_back(d.key);
+        c_status.push_back(num(d.response.status));
+        c_ct.push_back(d.response.content_type);
+        c_etag.push_back(d.response.etag);
+        c_body.push_back(d.response.body);
+      }
+    }
+    if (expected_rows > 0) {
+      auto written = c.run(q_upsert_carts,
+                           {pg::array_literal(id), pg::array_literal(user), pg::array_literal(sess),
+                            pg::array_literal(status), pg::array_literal(version),
+                            pg::array_literal(snapshot), pg::array_literal(created),
+                            pg::array_literal(updated)});
+      if (static_cast<std::size_t>(written.rows()) != expected_rows) return std::nullopt;  // rolls back
+    }
+    if (!c_scope.empty()) {
+      c.run(q_complete_many, {pg::array_literal(c_scope), pg::array_literal(c_key),
+                              pg::array_literal(c_status), pg::array_literal(c_ct),
+                              pg::array_literal(c_etag), pg::array_literal(c_body)});
+    }
+    tx.commit();
+    return out;
+  }
+
+  static write_status commit_one(pg::connection& c, const write_unit& u) {
+    pg::transaction tx(c);
+    for (const auto& w : u.writes) {
+      const cart& s = w.snapshot;
+      int n = w.expected_version == 0
+                  ? c.run(q_insert_cart, {s.id.value, opt(s.user_id), opt(s.session_id),
+                                          std::string(to_string(s.status)),
+                                          num(static_cast<std::int64_t>(s.version)),
+                                          encode_snapshot(s), num(s.created_at_ms),
+                                          num(s.updated_at_ms)})
+                        .affected()
+                  : c.run(q_update_cart, {s.id.value, std::string(to_string(s.status)),
+                                          num(static_cast<std::int64_t>(s.version)),
+                                          encode_snapshot(s), num(s.updated_at_ms),
+                                          num(static_cast<std::int64_t>(w.expected_version))})
+                        .affected();
+      if (n != 1) return write_status::conflict;  // rolls back
+    }
+    if (u.completes) {
+      const auto& d = *u.completes;
+      c.run(q_idem_complete, {d.scope, d.key, num(d.response.status), d.response.content_type,
+                              d.response.etag, d.response.body});
+    }
+    tx.commit();
+    return write_status::committed;
+  }
+
+  pg::pool pool_;
+  std::atomic<std::uint64_t> claims_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<store> make_pg_store(const std::string& url, int pool_size,
+                                     std::chrono::milliseconds pool_wait) {
+  return std::make_unique<pg_store>(url, pool_size, pool_wait);
+}
+
+}  // namespace cartd
