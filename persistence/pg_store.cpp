@@ -1,7 +1,6 @@
 #include "persistence/pg_store.hpp"
 
 #include <algorithm>
-#include <map>
 #include <set>
 
 #include "persistence/pg_db.hpp"
@@ -54,18 +53,25 @@ CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
 
 // Statements, named, next to the code that runs them.
 constexpr query q_load_cart{"load_cart", "SELECT snapshot FROM carts WHERE id = $1"};
-constexpr query q_lock_carts{
-    "lock_carts", "SELECT id, version FROM carts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"};
-// Group commit: one statement writes every cart of the batch. The version guard keeps a write
-// from landing on anything but the version it was computed from.
-constexpr query q_upsert_carts{
-    "upsert_carts",
-    "INSERT INTO carts (id, user_id, session_id, status, version, snapshot, created_at, updated_at)"
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
-    " $6::text[], $7::bigint[], $8::bigint[])"
+// Group commit: one statement, so one round trip and one implicit transaction, writes every
+// cart of the batch and the Idempotency-Key answers of the writes that landed. The version
+// guard lets a write land only on the version it was computed from (inserts: on no row).
+constexpr query q_commit_batch{
+    "commit_batch",
+    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+    " $5::bigint[], $6::text[], $7::bigint[], $8::bigint[])"
+    " AS v(id, user_id, session_id, status, version, snapshot, created_at, updated_at)),"
+    " w AS (INSERT INTO carts (id, user_id, session_id, status, version, snapshot, created_at,"
+    " updated_at) SELECT * FROM v ORDER BY id"
     " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version,"
     " snapshot = EXCLUDED.snapshot, updated_at = EXCLUDED.updated_at"
-    " WHERE carts.version = EXCLUDED.version - 1 RETURNING id"};
+    " WHERE carts.version = EXCLUDED.version - 1 RETURNING carts.id),"
+    " k AS (UPDATE idempotency_keys k SET state = 'done', status = c.status, content_type = c.ct,"
+    " etag = c.etag, body = c.body FROM unnest($9::text[], $10::text[], $11::text[], $12::int[],"
+    " $13::text[], $14::text[], $15::text[]) AS c(cart_id, scope, key, status, ct, etag, body)"
+    " WHERE k.scope = c.scope AND k.key = c.key AND c.cart_id IN (SELECT id FROM w)"
+    " RETURNING 1)"
+    " SELECT id FROM w"};
 constexpr query q_insert_cart{
     "insert_cart",
     "INSERT INTO carts (id, user_id, session_id, status, version, snapshot, created_at, updated_at)"
@@ -74,12 +80,6 @@ constexpr query q_update_cart{
     "update_cart",
     "UPDATE carts SET status = $2, version = $3, snapshot = $4, updated_at = $5"
     " WHERE id = $1 AND version = $6"};
-constexpr query q_complete_many{
-    "complete_many",
-    "UPDATE idempotency_keys k SET state = 'done', status = v.status, content_type = v.ct,"
-    " etag = v.etag, body = v.body FROM unnest($1::text[], $2::text[], $3::int[], $4::text[],"
-    " $5::text[], $6::text[]) AS v(scope, key, status, ct, etag, body)"
-    " WHERE k.scope = v.scope AND k.key = v.key"};
 constexpr query q_list_carts{
     "list_carts",
     "SELECT snapshot FROM carts WHERE (user_id = $1 OR session_id = $2) AND status <> 'deleted'"
@@ -194,11 +194,21 @@ class pg_store final : public store {
 
   std::vector<write_status> commit(const std::vector<write_unit>& units) override {
     auto c = pool_.acquire();
-    if (auto out = commit_batch(*c, units)) return *out;
-    // Rare: a batch that cannot go as one statement (the same cart twice, a version jump, or a
-    // row that appeared under an insert): one transaction per unit.
-    std::vector<write_status> out;
-    for (const auto& u : units) out.push_back(commit_one(*c, u));
+    // Units of one write (nearly all) go into one statement; a merge (two writes that must
+    // land together), a repeated cart, or a version that is not the next one goes alone.
+    std::vector<write_status> out(units.size(), write_status::conflict);
+    std::vector<std::size_t> batched;
+    std::vector<std::size_t> alone;
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < units.size(); ++i) {
+      const auto& u = units[i];
+      bool simple = u.writes.size() == 1 &&
+                    u.writes[0].snapshot.version == u.writes[0].expected_version + 1 &&
+                    seen.insert(u.writes[0].snapshot.id.value).second;
+      (simple ? batched : alone).push_back(i);
+    }
+    if (!batched.empty()) commit_batch(*c, units, batched, out);
+    for (auto i : alone) out[i] = commit_one(*c, units[i]);
     return out;
   }
 
@@ -318,75 +328,45 @@ class pg_store final : public store {
   }
 
  private:
-  /// The whole batch in one transaction of four statements, or nothing when it cannot be
-  /// written that way (the caller falls back to one transaction per unit).
-  static std::optional<std::vector<write_status>> commit_batch(pg::connection& c,
-                                                               const std::vector<write_unit>& units) {
-    std::set<std::string> seen;
-    params ids;
-    for (const auto& u : units) {
-      for (const auto& w : u.writes) {
-        if (w.snapshot.version != w.expected_version + 1) return std::nullopt;
-        if (!seen.insert(w.snapshot.id.value).second) return std::nullopt;
-        ids.push_back(w.snapshot.id.value);
-      }
-    }
-    pg::transaction tx(c);
-    // Lock the existing rows in id order (concurrent batches lock in one order) and check
-    // every unit's versions before writing anything.
-    auto locked = c.run(q_lock_carts, {pg::array_literal(ids)});
-    std::map<std::string, std::int64_t> current;
-    for (int i = 0; i < locked.rows(); ++i) current[locked.text(i, 0)] = locked.integer(i, 1);
-    std::vector<write_status> out;
+  static void commit_batch(pg::connection& c, const std::vector<write_unit>& units,
+                           const std::vector<std::size_t>& batched, std::vector<write_status>& out) {
     params id, user, sess, status, version, snapshot, created, updated;
-    params c_scope, c_key, c_status, c_ct, c_etag, c_body;
-    std::size_t expected_rows = 0;
-    for (const auto& u : units) {
-      bool ok = std::all_of(u.writes.begin(), u.writes.end(), [&](const cart_write& w) {
-        auto it = current.find(w.snapshot.id.value);
-        return w.expected_version == 0 ? it == current.end()
-                                       : it != current.end() &&
-                                             it->second == static_cast<std::int64_t>(w.expected_version);
-      });
-      out.push_back(ok ? write_status::committed : write_status::conflict);
-      if (!ok) continue;
-      for (const auto& w : u.writes) {
-        const cart& s = w.snapshot;
-        id.push_back(s.id.value);
-        user.push_back(opt(s.user_id));
-        sess.push_back(opt(s.session_id));
-        status.push_back(std::string(to_string(s.status)));
-        version.push_back(num(static_cast<std::int64_t>(s.version)));
-        snapshot.push_back(encode_snapshot(s));
-        created.push_back(num(s.created_at_ms));
-        updated.push_back(num(s.updated_at_ms));
-        ++expected_rows;
-      }
+    params k_cart, k_scope, k_key, k_status, k_ct, k_etag, k_body;
+    for (auto i : batched) {
+      const auto& u = units[i];
+      const cart& s = u.writes[0].snapshot;
+      id.push_back(s.id.value);
+      user.push_back(opt(s.user_id));
+      sess.push_back(opt(s.session_id));
+      status.push_back(std::string(to_string(s.status)));
+      version.push_back(num(static_cast<std::int64_t>(s.version)));
+      snapshot.push_back(encode_snapshot(s));
+      created.push_back(num(s.created_at_ms));
+      updated.push_back(num(s.updated_at_ms));
       if (u.completes) {
         const auto& d = *u.completes;
-        c_scope.push_back(d.scope);
-        c_key.push_back(d.key);
-        c_status.push_back(num(d.response.status));
-        c_ct.push_back(d.response.content_type);
-        c_etag.push_back(d.response.etag);
-        c_body.push_back(d.response.body);
+        k_cart.push_back(s.id.value);
+        k_scope.push_back(d.scope);
+        k_key.push_back(d.key);
+        k_status.push_back(num(d.response.status));
+        k_ct.push_back(d.response.content_type);
+        k_etag.push_back(d.response.etag);
+        k_body.push_back(d.response.body);
       }
     }
-    if (expected_rows > 0) {
-      auto written = c.run(q_upsert_carts,
-                           {pg::array_literal(id), pg::array_literal(user), pg::array_literal(sess),
-                            pg::array_literal(status), pg::array_literal(version),
-                            pg::array_literal(snapshot), pg::array_literal(created),
-                            pg::array_literal(updated)});
-      if (static_cast<std::size_t>(written.rows()) != expected_rows) return std::nullopt;  // rolls back
-    }
-    if (!c_scope.empty()) {
-      c.run(q_complete_many, {pg::array_literal(c_scope), pg::array_literal(c_key),
-                              pg::array_literal(c_status), pg::array_literal(c_ct),
-                              pg::array_literal(c_etag), pg::array_literal(c_body)});
-    }
-    tx.commit();
-    return out;
+    auto landed = c.run(q_commit_batch,
+                        {pg::array_literal(id), pg::array_literal(user), pg::array_literal(sess),
+                         pg::array_literal(status), pg::array_literal(version),
+                         pg::array_literal(snapshot), pg::array_literal(created),
+                         pg::array_literal(updated), pg::array_literal(k_cart),
+                         pg::array_literal(k_scope), pg::array_literal(k_key),
+                         pg::array_literal(k_status), pg::array_literal(k_ct),
+                         pg::array_literal(k_etag), pg::array_literal(k_body)});
+    std::set<std::string> ok;
+    for (int r = 0; r < landed.rows(); ++r) ok.insert(landed.text(r, 0));
+    for (auto i : batched)
+      out[i] = ok.count(units[i].writes[0].snapshot.id.value) ? write_status::committed
+                                                              : write_status::conflict;
   }
 
   static write_status commit_one(pg::connection& c, const write_unit& u) {
