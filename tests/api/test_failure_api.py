@@ -1,0 +1,55 @@
+"""What cartd does when PostgreSQL stops and returns (a private server, stopped for real)."""
+import time
+import unittest
+
+from cartd_api import Server, new_cart, new_user, put_product
+from private_servers import PrivatePostgres
+
+
+class PostgresOutageTest(unittest.TestCase):
+    def test_an_outage_answers_503_fast_and_cartd_recovers_by_itself(self):
+        pg = PrivatePostgres()
+        server = None
+        try:
+            server = Server(CARTD_STORE_URL=pg.url(), CARTD_HTTP_REQUEST_TIMEOUT="2s")
+            c = server.client()
+            user = new_user()
+            pid = put_product(c, [{"id": "v", "price": 300, "stock": 1000}])
+            cart = new_cart(c, user)["id"]
+            add = {"productId": pid, "variantId": "v", "quantity": 1}
+            for _ in range(3):
+                self.assertEqual(c.post("/cart/%s/items" % cart, add, headers=user)[0], 201)
+
+            pg.stop()
+            for path, method in (("/cart/%s/items" % cart, "POST"), ("/cart", "POST"), ("/cart", "GET"),
+                                 ("/products/" + pid, "GET")):
+                started = time.time()
+                st, hdrs, body, raw = c.request(method, path, body=add if method == "POST" else None, headers=user)
+                took = time.time() - started
+                self.assertIn(st, (503,), (path, raw))  # never a hang, never a 500
+                self.assertEqual(body["code"], "unavailable")
+                self.assertIn("retry-after", hdrs)
+                self.assertLess(took, 6, path)
+                self.assertNotIn("postgres", raw.decode().lower())  # no internals leak
+            st, _, _, _ = c.get("/health/ready")
+            self.assertEqual(st, 503)
+            st, _, d, _ = c.get("/health/detailed")
+            self.assertEqual(d["components"]["store"]["status"], "down")
+            self.assertEqual(c.get("/health")[0], 200)  # alive all the same
+
+            pg.start()
+            deadline = time.time() + 30
+            while time.time() < deadline and c.get("/health/ready")[0] != 200:
+                time.sleep(0.2)
+            self.assertEqual(c.get("/health/ready")[0], 200)
+            st, _, body, raw = c.post("/cart/%s/items" % cart, add, headers=user)
+            self.assertEqual(st, 201, raw)
+            self.assertEqual(body["items"][0]["quantity"], 4)  # the 3 acknowledged + this one
+        finally:
+            if server and server.proc:
+                self.assertEqual(server.stop(), 0)
+            pg.destroy()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
