@@ -84,6 +84,13 @@ metrics::metrics()
                                     .Help("Store calls that failed (store down, I/O error)"),
                                 *registry_)
                              .Add({})),
+      redis_up(family(BuildGauge().Name("cartd_redis_up")
+                          .Help("1 while Redis answers (rate limiter), else 0"), *registry_)
+                   .Add({})),
+      rate_limit_batch_size(family(BuildHistogram().Name("cartd_rate_limit_batch_size")
+                                       .Help("Rate-limit decisions sent to Redis in one round trip"),
+                                   *registry_)
+                                .Add({}, batch_buckets())),
       carts_created(family(BuildCounter().Name("cartd_carts_created_total")
                                .Help("Carts created"), *registry_)
                         .Add({})),
@@ -94,6 +101,10 @@ metrics::metrics()
                         .Name("cartd_http_requests_total")
                         .Help("HTTP requests by route, method and status")
                         .Register(*registry_);
+  rate_limit_ = &BuildCounter()
+                     .Name("cartd_rate_limit_decisions_total")
+                     .Help("Rate-limit decisions by result and by who decided")
+                     .Register(*registry_);
   http_duration_ = &BuildHistogram()
                         .Name("cartd_http_request_duration_seconds")
                         .Help("HTTP request latency by route")
@@ -123,6 +134,11 @@ void metrics::observe_http(const std::string& route, const char* method, int sta
   }
   counter->Increment();
   histogram->Observe(seconds);
+}
+
+void metrics::rate_limit_decision(bool allowed, const char* mode) {
+  // Four children at most: looked up by the family's own index.
+  rate_limit_->Add({{"result", allowed ? "allowed" : "limited"}, {"mode", mode}}).Increment();
 }
 
 std::string metrics::render() const {

@@ -25,6 +25,9 @@ class metrics {
 
   /// One HTTP request finished: counts it by route, method and status and times it by route.
   void observe_http(const std::string& route, const char* method, int status, double seconds);
+  /// One rate-limit decision: allowed or limited, decided by "redis" or "local".
+  void rate_limit_decision(bool allowed, const char* mode);
+  void rate_limit_batch(double size) { rate_limit_batch_size.Observe(size); }
 
   // Actors (kind="cart").
   prometheus::Gauge& carts_live;
@@ -41,6 +44,9 @@ class metrics {
   // Store workers.
   prometheus::Gauge& store_jobs_in_flight;
   prometheus::Counter& store_job_failures;
+  // Rate limiting and Redis.
+  prometheus::Gauge& redis_up;
+  prometheus::Histogram& rate_limit_batch_size;
   // Business figures.
   prometheus::Counter& carts_created;
   prometheus::Counter& items_added;
@@ -48,6 +54,7 @@ class metrics {
  private:
   prometheus::Family<prometheus::Counter>* http_requests_;
   prometheus::Family<prometheus::Histogram>* http_duration_;
+  prometheus::Family<prometheus::Counter>* rate_limit_;
   std::mutex http_mtx_;
   std::unordered_map<std::string, prometheus::Counter*> http_counters_;
   std::unordered_map<std::string, prometheus::Histogram*> http_histograms_;

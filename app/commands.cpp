@@ -121,7 +121,8 @@ int run_serve(const std::string& config_path) {
   }
   metrics stats;
   node_runtime runtime(cfg, *db, stats);
-  service svc{runtime, cfg, stats, jwt_of(cfg), {}, now_ms(), new_uuid_v7(now_ms()), {}, {}};
+  service svc{runtime, cfg, stats, jwt_of(cfg), {}, now_ms(), new_uuid_v7(now_ms()), {}, {}, nullptr};
+  svc.limiter = std::make_unique<rate_limiter>(cfg, stats);
   http_server server(svc);
   int port = 0;
   try {

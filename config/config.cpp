@@ -8,6 +8,8 @@
 #include <functional>
 #include <toml++/toml.h>
 
+#include "persistence/redis_client.hpp"
+
 extern char** environ;
 
 namespace cartd {
@@ -53,7 +55,12 @@ std::vector<key_spec> specs(config& c) {
       {"store.batch_max", kind::integer, &c.store.batch_max, 1, 10000, nullptr},
       {"store.workers", kind::integer, &c.store.workers, 1, 64, nullptr},
       {"store.pool_size", kind::integer, &c.store.pool_size, 1, 256, nullptr},
-      {"redis.url", kind::text, &c.redis.url, 0, 0, nullptr},
+      {"redis.url", kind::text, &c.redis.url, 0, 0,
+       [](const std::string& v) {
+         std::string host;
+         int port = 0;
+         return v.empty() || parse_redis_url(v, host, port) ? "" : "must be redis://HOST:PORT";
+       }},
       {"auth.jwt_secret", kind::text, &c.auth.jwt_secret, 0, 0,
        [](const std::string& v) { return v.size() >= 16 ? "" : "must be at least 16 bytes"; }},
       {"auth.issuer", kind::text, &c.auth.issuer, 0, 0, nullptr},

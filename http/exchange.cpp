@@ -216,6 +216,21 @@ bool exchange::authenticate(auth_mode mode) {
   return true;
 }
 
+void exchange::admit(std::function<void()> next) {
+  std::string principal = !who.user.empty() ? "u:" + who.user
+                          : !session_token_hash.empty() ? "t:" + session_token_hash.substr(0, 32)
+                                                        : "a:" + req.client;
+  auto self_ptr = shared_from_this();
+  svc.limiter->admit(principal, [self_ptr, next = std::move(next)](bool allowed, int retry_after) {
+    if (allowed) return next();
+    auto r = error_response(make_error(error_code::rate_limited, "too many requests; slow down"),
+                            self_ptr->req);
+    for (auto& [k, v] : r.headers)
+      if (k == "Retry-After") v = std::to_string(retry_after);
+    self_ptr->respond(std::move(r));
+  });
+}
+
 bool exchange::ready_for_fast_path() {
   if (req.method == "POST" && req.has_idempotency_key) return false;
   if (req.session_token.empty()) return true;
@@ -227,14 +242,18 @@ bool exchange::ready_for_fast_path() {
 
 void exchange::run(auth_mode mode, action_fn action) {
   auto self_ptr = shared_from_this();
-  svc.runtime.system().spawn([self_ptr, mode, action = std::move(action)](
-                                 caf::event_based_actor* self) {
-    resolve_session(self, self_ptr, [self, self_ptr, mode, action]() {
-      if (mode == auth_mode::caller && self_ptr->who.anonymous())
-        return self_ptr->fail(make_error(error_code::unauthorized, "credentials required"));
-      with_idempotency(self, self_ptr, action);
+  auto go = [self_ptr, mode, action = std::move(action)]() {
+    self_ptr->svc.runtime.system().spawn([self_ptr, mode, action](caf::event_based_actor* self) {
+      resolve_session(self, self_ptr, [self, self_ptr, mode, action]() {
+        if (mode == auth_mode::caller && self_ptr->who.anonymous())
+          return self_ptr->fail(make_error(error_code::unauthorized, "credentials required"));
+        with_idempotency(self, self_ptr, action);
+      });
     });
-  });
+  };
+  // Health and readiness probes are never rate limited.
+  if (mode == auth_mode::none) return go();
+  admit(std::move(go));
 }
 
 std::optional<std::uint64_t> exchange::if_match(bool& bad) const {

@@ -81,6 +81,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
   /// Continues asynchronously: resolves the session token, applies Idempotency-Key on POST,
   /// then runs `action`.
   void run(auth_mode mode, action_fn action);
+  /// Rate limit: runs `next` when the caller may go on, else answers 429 with Retry-After.
+  void admit(std::function<void()> next);
   /// True when the request needs no asynchronous preparation: no Idempotency-Key to apply
   /// and no session token to look up in the store (a cached session resolves here).
   bool ready_for_fast_path();

@@ -71,7 +71,9 @@ void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_
     req.who = ex->who;
     req.reply_to = std::make_shared<exchange_sink>(ex, ok_status, view);
     ex->svc.deadlines.watch(ex, ex->svc.cfg.http.request_timeout);
-    caf::anon_send(ex->svc.runtime.registry(), std::move(req));
+    ex->admit([ex, req = std::move(req)]() mutable {
+      caf::anon_send(ex->svc.runtime.registry(), std::move(req));
+    });
     return;
   }
   ex->run(auth_mode::caller, [req = std::move(req), ok_status, view](

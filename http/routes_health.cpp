@@ -41,9 +41,12 @@ void health(const exchange_ptr& ex) { ex->respond(json_response(200, R"({"status
 
 void health_ready(const exchange_ptr& ex) {
   ex->run(auth_mode::none, [](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
-    ping_store(self, e, [finish](ping_result r) {
-      if (r.ok) return finish(json_response(200, R"({"status":"ready"})"));
-      auto resp = json_response(503, R"({"status":"not_ready","reason":"store"})");
+    ping_store(self, e, [e, finish](ping_result r) {
+      const auto& limiter = *e->svc.limiter;
+      bool redis_ok = !limiter.redis_configured() || limiter.redis_up();
+      if (r.ok && redis_ok) return finish(json_response(200, R"({"status":"ready"})"));
+      auto resp = json_response(503, r.ok ? R"({"status":"not_ready","reason":"redis"})"
+                                          : R"({"status":"not_ready","reason":"store"})");
       resp.headers.emplace_back("Retry-After", "1");
       finish(std::move(resp));
     });
@@ -59,7 +62,8 @@ void health_detailed(const exchange_ptr& ex) {
       auto& m = svc.stats;
       json_writer w;
       w.begin_object();
-      w.field("status", r.ok ? "ok" : "down");
+      bool redis_down = svc.limiter->redis_configured() && !svc.limiter->redis_up();
+      w.field("status", !r.ok ? "down" : redis_down ? "degraded" : "ok");
       w.field("node", svc.cfg.node.name);
       w.field("version", CARTD_VERSION);
       w.field("uptimeSeconds", (now_ms() - svc.started_ms) / 1000);
@@ -72,7 +76,13 @@ void health_detailed(const exchange_ptr& ex) {
           .field("jobsInFlight", static_cast<std::int64_t>(m.store_jobs_in_flight.Value()))
           .field("jobFailures", static_cast<std::int64_t>(m.store_job_failures.Value()))
           .end_object();
-      w.key("redis").begin_object().field("status", "disabled").end_object();
+      const auto& limiter = *svc.limiter;
+      w.key("redis").begin_object()
+          .field("status", !limiter.redis_configured() ? "disabled"
+                           : limiter.redis_up()        ? "ok"
+                                                       : "down")
+          .field("rateLimiter", limiter.mode())
+          .end_object();
       w.key("cluster").begin_object()
           .field("status", "ok")
           .field("mode", "single-node")

@@ -12,6 +12,7 @@
 #include "domain/session.hpp"
 #include "http/auth.hpp"
 #include "http/deadlines.hpp"
+#include "http/rate_limiter.hpp"
 
 namespace cartd {
 
@@ -40,6 +41,7 @@ struct service {
   std::string boot_id;  ///< this process; claims of an earlier process are abandoned
   std::atomic<int> in_flight{0};
   deadline_watch deadlines;
+  std::unique_ptr<rate_limiter> limiter;
 };
 
 }  // namespace cartd

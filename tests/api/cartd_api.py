@@ -79,6 +79,8 @@ class Server:
             "CARTD_STORE_URL": store_url(self.dir),
             "CARTD_AUTH_JWT_SECRET": SECRET,
             "CARTD_HTTP_ACCESS_LOG": "false",
+            # Tests drive one principal far beyond 200 req/s; test_ratelimit_api turns it on.
+            "CARTD_RATE_LIMIT_ENABLED": "false",
         })
         self.env.update({k: str(v) for k, v in env.items()})
         self.proc = None

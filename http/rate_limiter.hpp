@@ -1,0 +1,71 @@
+#pragma once
+// Rate limiting per principal (user, session, or client address) as a token bucket.
+// With Redis: one atomic script per decision, shared by every node, sent from one thread that
+// pipelines all pending decisions into one round trip (no Pistache or actor thread waits on
+// Redis). Without Redis, or while it is down: an in-process bucket per principal.
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "config/config.hpp"
+
+namespace cartd {
+
+class metrics;
+class redis_connection;
+
+class rate_limiter {
+ public:
+  using decision_fn = std::function<void(bool allowed, int retry_after_s)>;
+  rate_limiter(const config& cfg, metrics& m);
+  ~rate_limiter();
+  rate_limiter(const rate_limiter&) = delete;
+  rate_limiter& operator=(const rate_limiter&) = delete;
+
+  /// Decides for one request of `principal`; `then` runs inline (no Redis configured) or on
+  /// the limiter thread (Redis configured, up or down).
+  void admit(const std::string& principal, decision_fn then);
+  /// "off", "local", "redis" or "local (redis down)".
+  std::string mode() const;
+  bool redis_configured() const { return !redis_url_.empty(); }
+  bool redis_up() const { return redis_up_; }
+
+ private:
+  struct pending {
+    std::string principal;
+    decision_fn then;
+  };
+  bool local_admit(const std::string& principal, int& retry_after_s);
+  void run();
+  void decide_batch(std::deque<pending>& batch);
+
+  bool enabled_;
+  double rps_;
+  double burst_;
+  std::string redis_url_;
+  metrics& stats_;
+  std::atomic<bool> redis_up_{false};
+
+  std::mutex local_mtx_;
+  struct bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point last;
+  };
+  std::unordered_map<std::string, bucket> local_;
+
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::deque<pending> queue_;
+  bool stop_ = false;
+  std::unique_ptr<redis_connection> redis_;
+  std::string script_sha_;
+  std::thread thread_;
+};
+
+}  // namespace cartd

@@ -1,0 +1,83 @@
+"""Rate limiting per principal: local buckets, one bucket shared by nodes through Redis, and
+Redis going away and coming back (a private Redis, stopped for real)."""
+import time
+import unittest
+
+from cartd_api import Server, new_user
+from private_servers import PrivateRedis
+
+
+def create(client, user):
+    st, hdrs, body, _ = client.post("/cart", {}, headers=user)
+    return st, hdrs, body
+
+
+class LocalLimitTest(unittest.TestCase):
+    def test_a_principal_over_its_burst_gets_429_and_others_do_not(self):
+        server = Server(CARTD_RATE_LIMIT_ENABLED="true", CARTD_RATE_LIMIT_RPS=1, CARTD_RATE_LIMIT_BURST=3)
+        try:
+            c = server.client()
+            user, other = new_user(), new_user()
+            codes = [create(c, user)[0] for _ in range(3)]
+            self.assertEqual(codes, [201, 201, 201])
+            st, hdrs, body = create(c, user)
+            self.assertEqual(st, 429)
+            self.assertEqual(body["code"], "rate_limited")
+            self.assertGreaterEqual(int(hdrs["retry-after"]), 1)
+            self.assertEqual(create(c, other)[0], 201)
+            self.assertEqual(c.get("/health/ready")[0], 200)  # probes are never limited
+            _, _, d, _ = c.get("/health/detailed")
+            self.assertEqual(d["components"]["redis"]["rateLimiter"], "local")
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
+class SharedLimitTest(unittest.TestCase):
+    def test_two_nodes_share_one_bucket_and_fall_back_when_redis_stops(self):
+        redis = PrivateRedis()
+        a = b = None
+        try:
+            env = {"CARTD_REDIS_URL": redis.url(), "CARTD_RATE_LIMIT_ENABLED": "true",
+                   "CARTD_RATE_LIMIT_RPS": 1, "CARTD_RATE_LIMIT_BURST": 4}
+            a, b = Server(**env), Server(**env)
+            ca, cb = a.client(), b.client()
+            user = new_user()
+            codes = [create(ca if i % 2 else cb, user)[0] for i in range(8)]
+            self.assertIn(codes.count(201), (4, 5), codes)  # one bucket of 4 (+1 refilled) for both
+            self.assertEqual(codes.count(201) + codes.count(429), 8, codes)
+            self.assertTrue(redis.cli("KEYS", "cartd:rl:*").strip())
+            _, _, d, _ = ca.get("/health/detailed")
+            self.assertEqual((d["status"], d["components"]["redis"]["status"]), ("ok", "ok"))
+
+            redis.stop()
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                _, _, d, _ = ca.get("/health/detailed")
+                if d["components"]["redis"]["status"] == "down":
+                    break
+                time.sleep(0.2)
+            self.assertEqual((d["status"], d["components"]["redis"]["status"]), ("degraded", "down"))
+            self.assertEqual(ca.get("/health/ready")[0], 503)
+            fresh = new_user()
+            codes = [create(ca, fresh)[0] for _ in range(5)]
+            self.assertEqual(codes[:4], [201] * 4)  # carts keep working, limited locally
+            self.assertEqual(codes[4], 429)
+
+            redis.start()
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                _, _, d, _ = ca.get("/health/detailed")
+                if d["components"]["redis"]["status"] == "ok":
+                    break
+                time.sleep(0.2)
+            self.assertEqual(d["status"], "ok")
+            self.assertEqual(create(ca, new_user())[0], 201)
+        finally:
+            for s in (a, b):
+                if s and s.proc:
+                    self.assertEqual(s.stop(), 0)
+            redis.destroy()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
