@@ -8,6 +8,7 @@
 #include "actors/store_pool.hpp"
 #include "domain/catalog.hpp"
 #include "domain/time.hpp"
+#include "persistence/snapshot_codec.hpp"
 
 namespace cartd {
 
@@ -70,9 +71,40 @@ void persist(self_ptr self, write_unit unit, cart next, cart_request req, reply_
           });
 }
 
-/// The unit that writes `next` and, for an Idempotency-Key request, the answer reporting it.
-write_unit unit_for(const cart_request& req, std::vector<cart_write> writes, const cart& next) {
-  write_unit unit{std::move(writes), std::nullopt};
+const cart_item* line_of(const cart& c, const product_id& p, const variant_id& v) {
+  for (const auto& it : c.items)
+    if (it.product == p && it.variant == v) return &it;
+  return nullptr;
+}
+
+/// The domain events that report a change from `before` to `after` (past tense, one per cart).
+std::vector<outbox_event> events_for(const cart_request& req, const std::optional<cart>& before,
+                                     const cart& after) {
+  auto now = now_ms();
+  auto ev = [&](const char* type, const cart_item* line, const std::string& related = {}) {
+    return outbox_event{after.id.value, type, encode_event(type, after, line, related, now)};
+  };
+  const auto& cmd = req.command;
+  if (std::holds_alternative<create_cart>(cmd)) return {ev("cart_created", nullptr)};
+  if (auto* a = std::get_if<add_item_cmd>(&cmd))
+    return {ev("item_added", line_of(after, a->product, a->variant))};
+  if (auto* q = std::get_if<set_item_quantity_cmd>(&cmd)) {
+    if (q->quantity == 0) return {ev("item_removed", before ? find_item(*before, q->item) : nullptr)};
+    return {ev("item_changed", find_item(after, q->item))};
+  }
+  if (auto* r = std::get_if<remove_item_cmd>(&cmd))
+    return {ev("item_removed", before ? find_item(*before, r->item) : nullptr)};
+  if (std::holds_alternative<patch_cart_cmd>(cmd)) return {ev("cart_updated", nullptr)};
+  if (std::holds_alternative<delete_cart_cmd>(cmd)) return {ev("cart_deleted", nullptr)};
+  return {};
+}
+
+/// The unit that writes `next` and, for an Idempotency-Key request, the answer reporting it,
+/// with the events that report the change.
+write_unit unit_for(self_ptr self, const cart_request& req, std::vector<cart_write> writes,
+                    const cart& next) {
+  write_unit unit{std::move(writes), std::nullopt, {}};
+  if (self->state.deps.publish_events) unit.events = events_for(req, self->state.current, next);
   if (req.idempotency && req.idempotency->render) {
     unit.completes = idempotency_completion{req.idempotency->scope, req.idempotency->key,
                                             req.idempotency->render(next)};
@@ -84,7 +116,7 @@ void apply(self_ptr self, const cart_request& req, result<cart> next, reply_fn d
            int attempt) {
   if (!next) return done(cart_reply::failure(next.error()));
   auto expected = self->state.current ? self->state.current->version : 0;
-  auto unit = unit_for(req, {cart_write{*next, expected}}, *next);
+  auto unit = unit_for(self, req, {cart_write{*next, expected}}, *next);
   persist(self, std::move(unit), std::move(*next), req, std::move(done), attempt);
 }
 
@@ -125,10 +157,20 @@ void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, reply_
             auto merged = merge_carts(target, source.state, cmd.strategy,
                                       self->state.deps.limits, now_ms());
             if (!merged) return done(cart_reply::failure(merged.error()));
-            auto unit = unit_for(req,
+            auto unit = unit_for(self, req,
                                  {cart_write{merged->target, target.version},
                                   cart_write{merged->source, source.state.version}},
                                  merged->target);
+            if (self->state.deps.publish_events) {
+              auto now = now_ms();
+              unit.events = {
+                  outbox_event{merged->target.id.value, "cart_merged",
+                               encode_event("cart_merged", merged->target, nullptr,
+                                            merged->source.id.value, now)},
+                  outbox_event{merged->source.id.value, "cart_merged",
+                               encode_event("cart_merged", merged->source, nullptr,
+                                            merged->target.id.value, now)}};
+            }
             auto registry = self->state.deps.registry;
             auto who = req.who;
             auto source_id = cmd.source;
@@ -150,7 +192,7 @@ void dispatch(self_ptr self, cart_request req, reply_fn done, int attempt) {
     if (st.current) return done(cart_reply::failure(make_error(error_code::conflict, "cart exists")));
     cart fresh = new_cart(st.id, req.who, c->currency, c->region, now);
     st.deps.stats->carts_created.Increment();
-    auto unit = unit_for(req, {cart_write{fresh, 0}}, fresh);
+    auto unit = unit_for(self, req, {cart_write{fresh, 0}}, fresh);
     return persist(self, std::move(unit), std::move(fresh), req, std::move(done), attempt);
   }
   if (std::holds_alternative<reload_cart>(req.command)) {

@@ -23,6 +23,7 @@ struct cart_deps {
   cart_limits limits;
   std::chrono::milliseconds idle_timeout{300000};
   std::chrono::milliseconds io_timeout{4000};
+  bool publish_events = false;  ///< write domain events to the outbox (Redis configured)
 };
 
 struct cart_actor_state;

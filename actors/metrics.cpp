@@ -91,6 +91,18 @@ metrics::metrics()
                                        .Help("Rate-limit decisions sent to Redis in one round trip"),
                                    *registry_)
                                 .Add({}, batch_buckets())),
+      outbox_published(family(BuildCounter().Name("cartd_events_published_total")
+                                  .Help("Domain events relayed from the outbox to the Redis stream"),
+                              *registry_)
+                           .Add({})),
+      outbox_waiting(family(BuildGauge().Name("cartd_outbox_waiting")
+                                .Help("Events in the outbox at the relay's last look (up to 500)"),
+                            *registry_)
+                         .Add({})),
+      outbox_relay_errors(family(BuildCounter().Name("cartd_outbox_relay_errors_total")
+                                     .Help("Relay rounds that failed (store or Redis down)"),
+                                 *registry_)
+                              .Add({})),
       carts_created(family(BuildCounter().Name("cartd_carts_created_total")
                                .Help("Carts created"), *registry_)
                         .Add({})),

@@ -47,6 +47,10 @@ class metrics {
   // Rate limiting and Redis.
   prometheus::Gauge& redis_up;
   prometheus::Histogram& rate_limit_batch_size;
+  // Outbox relay.
+  prometheus::Counter& outbox_published;
+  prometheus::Gauge& outbox_waiting;
+  prometheus::Counter& outbox_relay_errors;
   // Business figures.
   prometheus::Counter& carts_created;
   prometheus::Counter& items_added;

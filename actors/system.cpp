@@ -34,6 +34,7 @@ node_runtime::node_runtime(const config& cfg, store& s, metrics& m)
   deps.limits = cart_limits{cfg.cart.max_quantity_per_line, cfg.cart.max_lines};
   deps.idle_timeout = cfg.cart.idle_timeout;
   deps.io_timeout = cfg.http.request_timeout * 4 / 5;
+  deps.publish_events = !cfg.redis.url.empty();
   registry_ = spawn_cart_registry(*system_, deps,
                                   std::make_shared<local_placement>(cfg.node.name), stats_);
 }

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/event_relay.hpp"
 #include "actors/system.hpp"
 #include "config/config.hpp"
 #include "domain/ids.hpp"
@@ -123,6 +124,11 @@ int run_serve(const std::string& config_path) {
   node_runtime runtime(cfg, *db, stats);
   service svc{runtime, cfg, stats, jwt_of(cfg), {}, now_ms(), new_uuid_v7(now_ms()), {}, {}, nullptr};
   svc.limiter = std::make_unique<rate_limiter>(cfg, stats);
+  std::unique_ptr<event_relay> relay;
+  if (!cfg.redis.url.empty()) {
+    relay = std::make_unique<event_relay>(*db, cfg.redis.url, stats);
+    svc.relay = relay.get();
+  }
   http_server server(svc);
   int port = 0;
   try {
@@ -140,6 +146,7 @@ int run_serve(const std::string& config_path) {
   spdlog::info(R"({{"msg":"stopping","signal":{}}})", sig);
   server.stop();      // stop accepting, answer what is in flight
   runtime.shutdown(); // then the actors; every acknowledged write is already committed
+  relay.reset();      // then publish what the outbox still holds, if Redis answers
   spdlog::info(R"({"msg":"stopped"})");
   spdlog::default_logger()->flush();
   return 0;

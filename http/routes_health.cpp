@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "actors/event_relay.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "domain/time.hpp"
@@ -35,6 +36,11 @@ void ping_store(caf::event_based_actor* self, const exchange_ptr& e,
       [next](std::optional<double> ms) { next(ping_result{ms.has_value(), ms.value_or(0)}); });
 }
 
+/// Redis answers the rate limiter or the event relay (whichever talks to it).
+bool redis_up(const service& svc) {
+  return svc.limiter->redis_up() || (svc.relay && svc.relay->redis_up());
+}
+
 }  // namespace
 
 void health(const exchange_ptr& ex) { ex->respond(json_response(200, R"({"status":"ok"})")); }
@@ -42,8 +48,7 @@ void health(const exchange_ptr& ex) { ex->respond(json_response(200, R"({"status
 void health_ready(const exchange_ptr& ex) {
   ex->run(auth_mode::none, [](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     ping_store(self, e, [e, finish](ping_result r) {
-      const auto& limiter = *e->svc.limiter;
-      bool redis_ok = !limiter.redis_configured() || limiter.redis_up();
+      bool redis_ok = !e->svc.limiter->redis_configured() || redis_up(e->svc);
       if (r.ok && redis_ok) return finish(json_response(200, R"({"status":"ready"})"));
       auto resp = json_response(503, r.ok ? R"({"status":"not_ready","reason":"redis"})"
                                           : R"({"status":"not_ready","reason":"store"})");
@@ -62,7 +67,7 @@ void health_detailed(const exchange_ptr& ex) {
       auto& m = svc.stats;
       json_writer w;
       w.begin_object();
-      bool redis_down = svc.limiter->redis_configured() && !svc.limiter->redis_up();
+      bool redis_down = svc.limiter->redis_configured() && !redis_up(svc);
       w.field("status", !r.ok ? "down" : redis_down ? "degraded" : "ok");
       w.field("node", svc.cfg.node.name);
       w.field("version", CARTD_VERSION);
@@ -79,10 +84,20 @@ void health_detailed(const exchange_ptr& ex) {
       const auto& limiter = *svc.limiter;
       w.key("redis").begin_object()
           .field("status", !limiter.redis_configured() ? "disabled"
-                           : limiter.redis_up()        ? "ok"
+                           : redis_up(svc)             ? "ok"
                                                        : "down")
           .field("rateLimiter", limiter.mode())
           .end_object();
+      w.key("events").begin_object();
+      if (svc.relay) {
+        w.field("status", svc.relay->redis_up() ? "ok" : "waiting")
+            .field("stream", event_relay::stream)
+            .field("published", svc.relay->published())
+            .field("waiting", svc.relay->waiting());
+      } else {
+        w.field("status", "disabled");
+      }
+      w.end_object();
       w.key("cluster").begin_object()
           .field("status", "ok")
           .field("mode", "single-node")

@@ -17,6 +17,7 @@
 namespace cartd {
 
 class node_runtime;
+class event_relay;
 
 /// Recently resolved session tokens (by token hash), so guest requests skip the store. Entries
 /// are dropped when their session is changed or deleted on this node, and expire on their own.
@@ -42,6 +43,7 @@ struct service {
   std::atomic<int> in_flight{0};
   deadline_watch deadlines;
   std::unique_ptr<rate_limiter> limiter;
+  event_relay* relay = nullptr;  ///< set when Redis is configured
 };
 
 }  // namespace cartd

@@ -46,6 +46,9 @@ CREATE TABLE idempotency_keys (
   created_at bigint NOT NULL, expires_at bigint NOT NULL, owner_node text, owner_boot text,
   PRIMARY KEY (scope, key));
 CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
+CREATE TABLE outbox (
+  id bigserial PRIMARY KEY, cart_id text NOT NULL, type text NOT NULL, payload text NOT NULL,
+  created_at bigint NOT NULL);
 )sql"},
   };
   return all;
@@ -70,8 +73,19 @@ constexpr query q_commit_batch{
     " etag = c.etag, body = c.body FROM unnest($9::text[], $10::text[], $11::text[], $12::int[],"
     " $13::text[], $14::text[], $15::text[]) AS c(cart_id, scope, key, status, ct, etag, body)"
     " WHERE k.scope = c.scope AND k.key = c.key AND c.cart_id IN (SELECT id FROM w)"
-    " RETURNING 1)"
+    " RETURNING 1),"
+    " e AS (INSERT INTO outbox (cart_id, type, payload, created_at)"
+    " SELECT ev.cart_id, ev.type, ev.payload, (extract(epoch from now()) * 1000)::bigint"
+    " FROM unnest($16::text[], $17::text[], $18::text[]) WITH ORDINALITY AS ev(cart_id, type,"
+    " payload, ord) WHERE ev.cart_id IN (SELECT id FROM w) ORDER BY ev.ord RETURNING 1)"
     " SELECT id FROM w"};
+constexpr query q_outbox_insert{
+    "outbox_insert",
+    "INSERT INTO outbox (cart_id, type, payload, created_at)"
+    " VALUES ($1, $2, $3, (extract(epoch from now()) * 1000)::bigint)"};
+constexpr query q_outbox_fetch{
+    "outbox_fetch", "SELECT id, cart_id, type, payload FROM outbox ORDER BY id LIMIT $1"};
+constexpr query q_outbox_delete{"outbox_delete", "DELETE FROM outbox WHERE id = ANY($1::bigint[])"};
 constexpr query q_insert_cart{
     "insert_cart",
     "INSERT INTO carts (id, user_id, session_id, status, version, snapshot, created_at, updated_at)"
@@ -327,11 +341,28 @@ class pg_store final : public store {
     c->run(q_idem_release, {scope, key});
   }
 
+  std::vector<outbox_row> fetch_outbox(int limit) override {
+    auto c = pool_.acquire();
+    auto r = c->run(q_outbox_fetch, {num(limit)});
+    std::vector<outbox_row> out;
+    for (int i = 0; i < r.rows(); ++i)
+      out.push_back(outbox_row{r.integer(i, 0), {r.text(i, 1), r.text(i, 2), r.text(i, 3)}});
+    return out;
+  }
+
+  void delete_outbox(const std::vector<std::int64_t>& ids) override {
+    params p;
+    for (auto id : ids) p.push_back(num(id));
+    auto c = pool_.acquire();
+    c->run(q_outbox_delete, {pg::array_literal(p)});
+  }
+
  private:
   static void commit_batch(pg::connection& c, const std::vector<write_unit>& units,
                            const std::vector<std::size_t>& batched, std::vector<write_status>& out) {
     params id, user, sess, status, version, snapshot, created, updated;
     params k_cart, k_scope, k_key, k_status, k_ct, k_etag, k_body;
+    params e_cart, e_type, e_payload;
     for (auto i : batched) {
       const auto& u = units[i];
       const cart& s = u.writes[0].snapshot;
@@ -343,6 +374,11 @@ class pg_store final : public store {
       snapshot.push_back(encode_snapshot(s));
       created.push_back(num(s.created_at_ms));
       updated.push_back(num(s.updated_at_ms));
+      for (const auto& e : u.events) {
+        e_cart.push_back(e.cart_id);
+        e_type.push_back(e.type);
+        e_payload.push_back(e.payload);
+      }
       if (u.completes) {
         const auto& d = *u.completes;
         k_cart.push_back(s.id.value);
@@ -361,7 +397,9 @@ class pg_store final : public store {
                          pg::array_literal(updated), pg::array_literal(k_cart),
                          pg::array_literal(k_scope), pg::array_literal(k_key),
                          pg::array_literal(k_status), pg::array_literal(k_ct),
-                         pg::array_literal(k_etag), pg::array_literal(k_body)});
+                         pg::array_literal(k_etag), pg::array_literal(k_body),
+                         pg::array_literal(e_cart), pg::array_literal(e_type),
+                         pg::array_literal(e_payload)});
     std::set<std::string> ok;
     for (int r = 0; r < landed.rows(); ++r) ok.insert(landed.text(r, 0));
     for (auto i : batched)
@@ -387,6 +425,7 @@ class pg_store final : public store {
                         .affected();
       if (n != 1) return write_status::conflict;  // rolls back
     }
+    for (const auto& e : u.events) c.run(q_outbox_insert, {e.cart_id, e.type, e.payload});
     if (u.completes) {
       const auto& d = *u.completes;
       c.run(q_idem_complete, {d.scope, d.key, num(d.response.status), d.response.content_type,

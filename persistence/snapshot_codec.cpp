@@ -139,6 +139,34 @@ std::string encode_snapshot(const cart& c) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+std::string encode_event(const std::string& type, const cart& after, const cart_item* line,
+                         const std::string& related_cart, std::int64_t at_ms) {
+  rapidjson::StringBuffer buf;
+  writer w(buf);
+  w.StartObject();
+  put(w, "type", type);
+  put(w, "cartId", after.id.value);
+  w.Key("version");
+  w.Uint64(after.version);
+  put(w, "userId", after.user_id);
+  put(w, "sessionId", after.session_id);
+  put(w, "status", std::string(to_string(after.status)));
+  put(w, "at", at_ms);
+  if (!related_cart.empty()) put(w, "relatedCartId", related_cart);
+  if (line) {
+    w.Key("item");
+    w.StartObject();
+    put(w, "id", line->id.value);
+    put(w, "productId", line->product.value);
+    put(w, "variantId", line->variant.value);
+    put(w, "quantity", static_cast<std::int64_t>(line->quantity));
+    put(w, "unitPrice", line->unit_price);
+    w.EndObject();
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 std::optional<cart> decode_snapshot(std::string_view json) {
   thread_local simdjson::ondemand::parser parser;
   simdjson::padded_string padded(json);

@@ -34,6 +34,11 @@ CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
 ALTER TABLE idempotency_keys ADD COLUMN owner_node TEXT;
 ALTER TABLE idempotency_keys ADD COLUMN owner_boot TEXT;
 )sql"},
+      {3, R"sql(
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, cart_id TEXT NOT NULL, type TEXT NOT NULL,
+  payload TEXT NOT NULL, created_at INTEGER NOT NULL);
+)sql"},
   };
   return all;
 }

@@ -79,6 +79,11 @@ constexpr const char* k_idem_complete =
     "UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4, etag = ?5,"
     " body = ?6 WHERE scope = ?1 AND key = ?2";
 constexpr const char* k_idem_release = "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
+constexpr const char* k_outbox_insert =
+    "INSERT INTO outbox (cart_id, type, payload, created_at) VALUES (?1, ?2, ?3, ?4)";
+constexpr const char* k_outbox_fetch =
+    "SELECT id, cart_id, type, payload FROM outbox ORDER BY id LIMIT ?1";
+constexpr const char* k_outbox_delete = "DELETE FROM outbox WHERE id = ?1";
 constexpr const char* k_idem_purge = "DELETE FROM idempotency_keys WHERE expires_at < ?1";
 
 session read_session(statement& st) {
@@ -143,6 +148,12 @@ class sqlite_store final : public store {
       bool ok = true;
       for (const auto& w : unit.writes) ok = ok && write_one(*c, w);
       if (ok && unit.completes) complete(*c, *unit.completes);
+      if (ok) {
+        for (const auto& e : unit.events) {
+          statement ev(*c, k_outbox_insert);
+          ev.bind(1, e.cart_id).bind(2, e.type).bind(3, e.payload).bind(4, now_ms()).run();
+        }
+      }
       c->exec(ok ? "RELEASE unit" : "ROLLBACK TO unit; RELEASE unit");
       out.push_back(ok ? write_status::committed : write_status::conflict);
     }
@@ -279,6 +290,25 @@ class sqlite_store final : public store {
     auto c = pool_.acquire();
     statement st(*c, k_idem_release);
     st.bind(1, scope).bind(2, key).run();
+  }
+
+  std::vector<outbox_row> fetch_outbox(int limit) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_outbox_fetch);
+    st.bind(1, static_cast<std::int64_t>(limit));
+    std::vector<outbox_row> out;
+    while (st.step()) out.push_back(outbox_row{st.integer(0), {st.text(1), st.text(2), st.text(3)}});
+    return out;
+  }
+
+  void delete_outbox(const std::vector<std::int64_t>& ids) override {
+    auto c = pool_.acquire();
+    sqlite::transaction tx(*c);
+    for (auto id : ids) {
+      statement st(*c, k_outbox_delete);
+      st.bind(1, id).run();
+    }
+    tx.commit();
   }
 
  private:

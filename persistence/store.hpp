@@ -43,10 +43,25 @@ struct idempotency_completion {
   stored_response response;
 };
 
+/// A domain event (cart_created, item_added, …) written to the outbox by the transaction that
+/// commits the change it reports; a relay publishes it later (at least once, in order per cart).
+struct outbox_event {
+  std::string cart_id;
+  std::string type;
+  std::string payload;  ///< JSON
+};
+
+/// An event waiting in the outbox, with its id (increasing per cart in commit order).
+struct outbox_row {
+  std::int64_t id = 0;
+  outbox_event event;
+};
+
 /// Writes that commit together or not at all (a merge writes two carts as one unit).
 struct write_unit {
   std::vector<cart_write> writes;
   std::optional<idempotency_completion> completes;
+  std::vector<outbox_event> events;
 };
 
 enum class write_status { committed, conflict };
@@ -102,6 +117,11 @@ class store {
                                         const stored_response& response) = 0;
   /// Forgets a claim whose request ended in a 5xx, so the client may retry with the same key.
   virtual void release_idempotency_key(const std::string& scope, const std::string& key) = 0;
+
+  /// The oldest events in the outbox, oldest first.
+  virtual std::vector<outbox_row> fetch_outbox(int limit) = 0;
+  /// Removes published events.
+  virtual void delete_outbox(const std::vector<std::int64_t>& ids) = 0;
 };
 
 struct store_options {

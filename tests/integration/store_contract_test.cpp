@@ -163,6 +163,29 @@ TEST_P(store_contract, a_change_and_its_idempotent_answer_commit_together) {
   EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "k2", "f", now)).outcome, st::in_progress);
 }
 
+TEST_P(store_contract, events_enter_the_outbox_with_their_change_in_commit_order) {
+  auto a = sample_cart("ev-a", "alice");
+  auto b = sample_cart("ev-b", "alice");
+  write_unit first{{cart_write{a, 0}}, std::nullopt, {outbox_event{"ev-a", "cart_created", "{\"n\":1}"}}};
+  write_unit lost{{cart_write{a, 0}}, std::nullopt, {outbox_event{"ev-a", "cart_created", "{\"n\":2}"}}};
+  write_unit second{{cart_write{b, 0}}, std::nullopt, {outbox_event{"ev-b", "cart_created", "{\"n\":3}"}}};
+  auto res = db->commit({first, lost, second});
+  EXPECT_EQ(res[1], write_status::conflict);
+  auto a2 = a;
+  a2.version = 2;
+  db->commit({write_unit{{cart_write{a2, 1}}, std::nullopt, {outbox_event{"ev-a", "item_added", "{\"n\":4}"}}}});
+  auto rows = db->fetch_outbox(10);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].event.payload, "{\"n\":1}");
+  EXPECT_EQ(rows[1].event.payload, "{\"n\":3}");
+  EXPECT_EQ(rows[2].event.type, "item_added");
+  EXPECT_LT(rows[0].id, rows[2].id);
+  db->delete_outbox({rows[0].id, rows[1].id});
+  rows = db->fetch_outbox(10);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event.cart_id, "ev-a");
+}
+
 TEST_P(store_contract, claims_of_a_dead_process_of_this_node_are_taken_over) {
   using st = idempotency_claim::state;
   auto now = now_ms();
