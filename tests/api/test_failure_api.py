@@ -51,5 +51,39 @@ class PostgresOutageTest(unittest.TestCase):
             pg.destroy()
 
 
+class ConcurrentStartTest(unittest.TestCase):
+    def test_two_nodes_migrating_one_database_at_once_both_start(self):
+        import subprocess
+        import threading
+        pg = PrivatePostgres()
+        servers = []
+        try:
+            errors = []
+
+            def start():
+                try:
+                    servers.append(Server(CARTD_STORE_URL=pg.url()))
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(e)
+
+            threads = [threading.Thread(target=start) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(errors, [])
+            rows = subprocess.run(["psql", pg.url(), "-tAc", "SELECT count(*) FROM schema_migrations"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            self.assertEqual(rows, "1")
+            user = new_user()
+            cart = new_cart(servers[0].client(), user)["id"]
+            st, _, _, _ = servers[1].client().get("/cart/" + cart, headers=user)
+            self.assertEqual(st, 200)  # one database behind both
+        finally:
+            for s in servers:
+                self.assertEqual(s.stop(), 0)
+            pg.destroy()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
