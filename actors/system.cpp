@@ -1,6 +1,11 @@
 #include "actors/system.hpp"
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <future>
+#include <thread>
 
 #include "actors/snapshot_writer.hpp"
 #include "actors/store_pool.hpp"
@@ -48,7 +53,26 @@ void node_runtime::shutdown() {
   for (auto* a : {&registry_, &writer_, &store_pool_}) {
     if (*a) caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
   }
-  system_.reset();
+  registry_ = nullptr;
+  writer_ = nullptr;
+  store_pool_ = nullptr;
+  // ~actor_system waits for every actor and detached thread; CAF 0.17.6 was seen to wait
+  // forever under load after all of them were gone. Bound the wait: once it runs out, every
+  // acknowledged write is committed already (an answer follows its commit), so the process
+  // may end; it ends with 1 if the writer still had writes queued.
+  auto done = std::make_shared<std::promise<void>>();
+  auto finished = done->get_future();
+  std::thread([sys = std::move(system_), done]() mutable {
+    sys.reset();
+    done->set_value();
+  }).detach();
+  if (finished.wait_for(std::chrono::seconds(10)) == std::future_status::timeout) {
+    bool queued = metrics_.snapshot_queue_depth.Value() > 0;
+    spdlog::error(R"({{"msg":"actor system did not stop in time; exiting","writesQueued":{}}})",
+                  queued);
+    spdlog::default_logger()->flush();
+    std::_Exit(queued ? 1 : 0);
+  }
 }
 
 }  // namespace cartd
