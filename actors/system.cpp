@@ -61,18 +61,16 @@ void node_runtime::shutdown() {
   // acknowledged write is committed already (an answer follows its commit), so the process
   // may end; it ends with 1 if the writer still had writes queued.
   auto done = std::make_shared<std::promise<void>>();
-  auto finished = done->get_future();
-  std::thread([sys = std::move(system_), done]() mutable {
-    sys.reset();
-    done->set_value();
-  }).detach();
-  if (finished.wait_for(std::chrono::seconds(10)) == std::future_status::timeout) {
-    bool queued = metrics_.snapshot_queue_depth.Value() > 0;
+  std::thread([finished = done->get_future(), m = &metrics_]() {
+    if (finished.wait_for(std::chrono::seconds(10)) == std::future_status::ready) return;
+    bool queued = m->snapshot_queue_depth.Value() > 0;
     spdlog::error(R"({{"msg":"actor system did not stop in time; exiting","writesQueued":{}}})",
                   queued);
     spdlog::default_logger()->flush();
     std::_Exit(queued ? 1 : 0);
-  }
+  }).detach();
+  system_.reset();
+  done->set_value();
 }
 
 }  // namespace cartd
