@@ -19,6 +19,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "http/service.hpp"
+#include "persistence/caching_store.hpp"
 #include "persistence/store.hpp"
 
 namespace cartd {
@@ -116,6 +117,7 @@ int run_serve(const std::string& config_path) {
   try {
     db = open_store(cfg.store.url, store_opts(cfg));
     db->migrate();
+    if (!cfg.redis.url.empty()) db = make_caching_store(std::move(db), cfg.redis.url, cfg.redis.cache_ttl);
   } catch (const std::exception& e) {
     std::cerr << "cartd: cannot open the store: " << e.what() << "\n";
     return 1;

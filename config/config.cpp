@@ -61,6 +61,7 @@ std::vector<key_spec> specs(config& c) {
          int port = 0;
          return v.empty() || parse_redis_url(v, host, port) ? "" : "must be redis://HOST:PORT";
        }},
+      {"redis.cache_ttl", kind::duration, &c.redis.cache_ttl, 100, 86400000, nullptr},
       {"auth.jwt_secret", kind::text, &c.auth.jwt_secret, 0, 0,
        [](const std::string& v) { return v.size() >= 16 ? "" : "must be at least 16 bytes"; }},
       {"auth.issuer", kind::text, &c.auth.issuer, 0, 0, nullptr},

@@ -29,6 +29,7 @@ struct config {
   } store;
   struct redis_section {
     std::string url;
+    millis cache_ttl{60000};  ///< catalog and session entries in Redis
   } redis;
   struct auth_section {
     std::string jwt_secret;

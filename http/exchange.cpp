@@ -53,7 +53,7 @@ void resolve_session(caf::event_based_actor* self, const exchange_ptr& ex,
         if (!found) return ex->fail(make_error(error_code::unavailable, "session store"));
         if (!*found || (*found)->expired(now_ms()))
           return ex->fail(make_error(error_code::unauthorized, "invalid or expired session token"));
-        ex->svc.sessions.put(**found);
+        ex->svc.sessions.put(**found, now_ms());
         ex->who.session = (*found)->id;
         next();
       });

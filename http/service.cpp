@@ -11,23 +11,23 @@ std::optional<session> session_cache::get(const std::string& token_hash, std::in
   std::lock_guard<std::mutex> guard(mtx_);
   auto it = by_hash_.find(token_hash);
   if (it == by_hash_.end()) return std::nullopt;
-  if (it->second.expired(now_ms)) {
+  if (it->second.value.expired(now_ms) || now_ms >= it->second.fresh_until_ms) {
     by_hash_.erase(it);
     return std::nullopt;
   }
-  return it->second;
+  return it->second.value;
 }
 
-void session_cache::put(const session& s) {
+void session_cache::put(const session& s, std::int64_t now_ms) {
   std::lock_guard<std::mutex> guard(mtx_);
   if (by_hash_.size() >= k_max_cached_sessions) by_hash_.clear();
-  by_hash_[s.token_hash] = s;
+  by_hash_[s.token_hash] = entry{s, now_ms + k_session_cache_ms};
 }
 
 void session_cache::drop_session(const std::string& session_id) {
   std::lock_guard<std::mutex> guard(mtx_);
   for (auto it = by_hash_.begin(); it != by_hash_.end();) {
-    it = it->second.id == session_id ? by_hash_.erase(it) : std::next(it);
+    it = it->second.value.id == session_id ? by_hash_.erase(it) : std::next(it);
   }
 }
 

@@ -20,16 +20,22 @@ class node_runtime;
 class event_relay;
 
 /// Recently resolved session tokens (by token hash), so guest requests skip the store. Entries
-/// are dropped when their session is changed or deleted on this node, and expire on their own.
+/// are dropped when their session is changed or deleted on this node, and live at most
+/// `k_session_cache_ms` (another node's revocation is seen within that time).
 class session_cache {
  public:
+  static constexpr std::int64_t k_session_cache_ms = 5000;
   std::optional<session> get(const std::string& token_hash, std::int64_t now_ms);
-  void put(const session& s);
+  void put(const session& s, std::int64_t now_ms);
   void drop_session(const std::string& session_id);
 
  private:
+  struct entry {
+    session value;
+    std::int64_t fresh_until_ms;
+  };
   std::mutex mtx_;
-  std::unordered_map<std::string, session> by_hash_;
+  std::unordered_map<std::string, entry> by_hash_;
 };
 
 struct service {

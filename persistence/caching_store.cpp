@@ -1,0 +1,237 @@
+#include "persistence/caching_store.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "persistence/redis_client.hpp"
+#include "persistence/snapshot_codec.hpp"
+
+namespace cartd {
+
+namespace {
+
+constexpr const char* k_epoch = "cartd:cache:epoch";
+
+/// SET KEYS[1] ARGV[1] PX ARGV[2] only if the generation KEYS[2] is still ARGV[3] and the
+/// epoch KEYS[3] is still ARGV[4] (the values read before the store was asked).
+constexpr const char* k_set_if_current = R"lua(
+if (redis.call('GET', KEYS[2]) or '0') == ARGV[3] and (redis.call('GET', KEYS[3]) or '0') == ARGV[4] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+)lua";
+
+class caching_store final : public store {
+ public:
+  caching_store(std::unique_ptr<store> inner, std::string url, std::chrono::milliseconds ttl)
+      : inner_(std::move(inner)), url_(std::move(url)), ttl_(ttl) {}
+
+  std::string kind() const override { return inner_->kind(); }
+  int migrate() override { return inner_->migrate(); }
+  void ping() override { inner_->ping(); }
+  std::optional<cart> load_cart(const cart_id& id) override { return inner_->load_cart(id); }
+  std::vector<write_status> commit(const std::vector<write_unit>& units) override {
+    return inner_->commit(units);
+  }
+  std::vector<cart> list_carts(const principal& owner) override { return inner_->list_carts(owner); }
+
+  bool upsert_product(const product& p) override {
+    bool created = inner_->upsert_product(p);
+    invalidate("cartd:product:" + p.id.value);
+    return created;
+  }
+
+  std::optional<product> get_product(const product_id& id) override {
+    auto key = "cartd:product:" + id.value;
+    std::string gen_seen, epoch_seen;
+    if (auto hit = lookup(key, gen_seen, epoch_seen)) {
+      if (auto p = decode_product(*hit)) return p;
+    }
+    auto p = inner_->get_product(id);
+    if (p) remember(key, encode_product(*p), gen_seen, epoch_seen);
+    return p;
+  }
+
+  void create_session(const session& s) override { inner_->create_session(s); }
+  std::optional<session> find_session(const std::string& id) override {
+    return inner_->find_session(id);
+  }
+
+  std::optional<session> find_session_by_token(const std::string& token_hash) override {
+    auto key = "cartd:session:" + token_hash;
+    std::string gen_seen, epoch_seen;
+    if (auto hit = lookup(key, gen_seen, epoch_seen)) {
+      if (auto s = decode_session(*hit)) return s;
+    }
+    auto s = inner_->find_session_by_token(token_hash);
+    if (s) remember(key, encode_session(*s), gen_seen, epoch_seen);
+    return s;
+  }
+
+  void update_session(const session& s) override {
+    inner_->update_session(s);
+    invalidate("cartd:session:" + s.token_hash);
+  }
+
+  bool delete_session(const std::string& id) override {
+    auto s = inner_->find_session(id);
+    bool deleted = inner_->delete_session(id);
+    if (s) invalidate("cartd:session:" + s->token_hash);
+    return deleted;
+  }
+
+  idempotency_claim claim_idempotency_key(const idempotency_request& r) override {
+    return inner_->claim_idempotency_key(r);
+  }
+  void complete_idempotency_key(const std::string& scope, const std::string& key,
+                                const stored_response& r) override {
+    inner_->complete_idempotency_key(scope, key, r);
+  }
+  void release_idempotency_key(const std::string& scope, const std::string& key) override {
+    inner_->release_idempotency_key(scope, key);
+  }
+  std::vector<outbox_row> fetch_outbox(int limit) override { return inner_->fetch_outbox(limit); }
+  void delete_outbox(const std::vector<std::int64_t>& ids) override {
+    inner_->delete_outbox(ids);
+  }
+
+ private:
+  class lease {
+   public:
+    explicit lease(caching_store& s) : s_(s) {
+      std::lock_guard<std::mutex> guard(s_.mtx_);
+      if (!s_.idle_.empty()) {
+        c_ = std::move(s_.idle_.back());
+        s_.idle_.pop_back();
+      }
+      if (!c_) c_ = std::make_unique<redis_connection>(s_.url_, std::chrono::milliseconds(100));
+    }
+    ~lease() {
+      std::lock_guard<std::mutex> guard(s_.mtx_);
+      s_.idle_.push_back(std::move(c_));
+    }
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    redis_connection* operator->() { return c_.get(); }
+
+   private:
+    caching_store& s_;
+    std::unique_ptr<redis_connection> c_;
+  };
+
+  /// After writes that could not reach Redis, the first contact retires every cached value.
+  bool settle_missed(lease& r) {
+    if (!missed_) return true;
+    auto bumped = r->command({"INCR", k_epoch});
+    if (!bumped || bumped->type == redis_value::kind::error) return false;
+    missed_ = false;
+    return true;
+  }
+
+  std::optional<std::string> lookup(const std::string& key, std::string& gen, std::string& epoch) {
+    lease r(*this);
+    if (!settle_missed(r)) return std::nullopt;
+    auto replies = r->pipeline({{"GET", key}, {"GET", key + ":gen"}, {"GET", k_epoch}});
+    if (!replies) return std::nullopt;
+    gen = (*replies)[1].type == redis_value::kind::text ? (*replies)[1].text : "0";
+    epoch = (*replies)[2].type == redis_value::kind::text ? (*replies)[2].text : "0";
+    const auto& v = (*replies)[0];
+    if (v.type != redis_value::kind::text) return std::nullopt;
+    // value = "<epoch>:<gen>:<payload>"
+    auto a = v.text.find(':');
+    auto b = a == std::string::npos ? a : v.text.find(':', a + 1);
+    if (b == std::string::npos) return std::nullopt;
+    if (v.text.compare(0, a, epoch) != 0 || v.text.compare(a + 1, b - a - 1, gen) != 0)
+      return std::nullopt;  // written before the latest invalidation: stale
+    return v.text.substr(b + 1);
+  }
+
+  void remember(const std::string& key, const std::string& payload, const std::string& gen,
+                const std::string& epoch) {
+    if (gen.empty()) return;  // Redis was not reachable on the way in
+    lease r(*this);
+    r->command({"EVAL", k_set_if_current, "3", key, key + ":gen", k_epoch,
+                epoch + ":" + gen + ":" + payload, std::to_string(ttl_.count()), gen, epoch});
+  }
+
+  void invalidate(const std::string& key) {
+    lease r(*this);
+    auto bumped = r->command({"INCR", key + ":gen"});
+    if (!bumped || bumped->type == redis_value::kind::error) missed_ = true;
+  }
+
+  static std::string encode_product(const product& p) {
+    // Reuse the snapshot codec's JSON style: one line, fields by name.
+    std::string out = p.id.value + "\x1f" + p.name + "\x1f" + p.currency + "\x1f" +
+                      (p.active ? "1" : "0") + "\x1f" + std::to_string(p.created_at_ms) + "\x1f" +
+                      std::to_string(p.updated_at_ms);
+    for (const auto& v : p.variants) {
+      out += "\x1e" + v.id.value + "\x1f" + v.sku + "\x1f" + std::to_string(v.price) + "\x1f" +
+             std::to_string(v.stock) + "\x1f" + std::to_string(v.reserved);
+    }
+    return out;
+  }
+
+  static std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (true) {
+      auto pos = s.find(sep, start);
+      out.push_back(s.substr(start, pos == std::string::npos ? std::string::npos : pos - start));
+      if (pos == std::string::npos) return out;
+      start = pos + 1;
+    }
+  }
+
+  static std::optional<product> decode_product(const std::string& s) {
+    auto records = split(s, '\x1e');
+    auto head = split(records[0], '\x1f');
+    if (head.size() != 6) return std::nullopt;
+    try {
+      product p{product_id{head[0]}, head[1], head[2], head[3] == "1", {}, std::stoll(head[4]),
+                std::stoll(head[5])};
+      for (std::size_t i = 1; i < records.size(); ++i) {
+        auto f = split(records[i], '\x1f');
+        if (f.size() != 5) return std::nullopt;
+        p.variants.push_back(variant{variant_id{f[0]}, f[1], std::stoll(f[2]), std::stoll(f[3]),
+                                     std::stoll(f[4])});
+      }
+      return p;
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+
+  static std::string encode_session(const session& s) {
+    return s.id + "\x1f" + s.token_hash + "\x1f" + s.user_id + "\x1f" + s.device_json + "\x1f" +
+           std::to_string(s.expires_at_ms) + "\x1f" + std::to_string(s.created_at_ms);
+  }
+
+  static std::optional<session> decode_session(const std::string& text) {
+    auto f = split(text, '\x1f');
+    if (f.size() != 6) return std::nullopt;
+    try {
+      return session{f[0], f[1], f[2], f[3], std::stoll(f[4]), std::stoll(f[5])};
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+
+  std::unique_ptr<store> inner_;
+  std::string url_;
+  std::chrono::milliseconds ttl_;
+  std::mutex mtx_;
+  std::vector<std::unique_ptr<redis_connection>> idle_;
+  std::atomic<bool> missed_{false};
+};
+
+}  // namespace
+
+std::unique_ptr<store> make_caching_store(std::unique_ptr<store> inner, const std::string& redis_url,
+                                          std::chrono::milliseconds ttl) {
+  return std::make_unique<caching_store>(std::move(inner), redis_url, ttl);
+}
+
+}  // namespace cartd

@@ -1,0 +1,54 @@
+"""Redis as cache-aside for catalog reads and session lookups, shared by two nodes on one
+PostgreSQL: a write on one node is seen by the other at once, and Redis going away changes
+nothing but speed."""
+import subprocess
+import time
+import unittest
+
+from cartd_api import ADMIN, Server, new_session
+from private_servers import PrivatePostgres, PrivateRedis
+
+
+class CacheTest(unittest.TestCase):
+    def test_two_nodes_never_serve_a_value_past_its_invalidation(self):
+        pg, redis = PrivatePostgres(), PrivateRedis()
+        nodes = []
+        try:
+            env = {"CARTD_STORE_URL": pg.url(), "CARTD_REDIS_URL": redis.url()}
+            nodes = [Server(**env), Server(**env)]
+            a, b = nodes[0].client(), nodes[1].client()
+            body = {"name": "Mug", "currency": "USD", "variants": [{"id": "v", "price": 100, "stock": 5}]}
+            self.assertEqual(a.put("/admin/products/mug", body, headers=ADMIN)[0], 201)
+            self.assertEqual(b.get("/products/mug")[2]["variants"][0]["price"], 100)  # cached now
+            self.assertTrue(redis.cli("GET", "cartd:product:mug").strip())
+            for price in (150, 175, 200):
+                body["variants"][0]["price"] = price
+                self.assertEqual(a.put("/admin/products/mug", body, headers=ADMIN)[0], 200)
+                self.assertEqual(b.get("/products/mug")[2]["variants"][0]["price"], price)
+
+            s = new_session(a)
+            tok = {"X-Session-Token": s["token"]}
+            self.assertEqual(b.post("/cart", {}, headers=tok)[0], 201)
+            self.assertEqual(a.delete("/session/" + s["id"], headers=tok)[0], 204)
+            deadline = time.time() + 10  # node b's in-process entry lives 5 s at most
+            while time.time() < deadline and b.post("/cart", {}, headers=tok)[0] != 401:
+                time.sleep(0.2)
+            self.assertEqual(b.post("/cart", {}, headers=tok)[0], 401)
+
+            redis.stop()
+            body["variants"][0]["price"] = 300  # a write Redis cannot hear about
+            self.assertEqual(a.put("/admin/products/mug", body, headers=ADMIN)[0], 200)
+            self.assertEqual(b.get("/products/mug")[2]["variants"][0]["price"], 300)
+            redis.start()
+            time.sleep(0.6)  # past the client's reconnect delay
+            self.assertEqual(b.get("/products/mug")[2]["variants"][0]["price"], 300)
+            self.assertEqual(a.get("/products/mug")[2]["variants"][0]["price"], 300)
+        finally:
+            for n in nodes:
+                self.assertEqual(n.stop(), 0)
+            redis.destroy()
+            pg.destroy()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
