@@ -1,0 +1,90 @@
+#pragma once
+// The pricing engine of API.md, as pure functions over integer minor units: discounts
+// (automatic by priority, then codes in the order added, each on what is left of its eligible
+// lines, allocated so that line shares sum exactly), tax (exclusive or inclusive, per line),
+// shipping (flat, free over a threshold). Rounding is round_half_away, once per amount.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/errors.hpp"
+#include "domain/ids.hpp"
+#include "domain/pricing.hpp"
+#include "domain/rate.hpp"
+
+namespace cartd {
+
+enum class discount_type { percentage, fixed };
+
+struct discount {
+  std::string id;
+  std::string code;  ///< empty for an automatic promotion without a code
+  discount_type type = discount_type::percentage;
+  rate percent;             ///< percentage
+  std::int64_t amount = 0;  ///< fixed, in minor units of `currency`
+  std::string currency;     ///< fixed only
+  bool automatic = false;
+  std::int32_t priority = 0;
+  std::int64_t min_subtotal = 0;
+  std::vector<product_id> product_ids;  ///< empty: every line
+  std::optional<std::int64_t> starts_at_ms;
+  std::optional<std::int64_t> ends_at_ms;
+  std::optional<std::int64_t> usage_limit;
+  std::int64_t used = 0;
+  std::int64_t created_seq = 0;  ///< equal priorities apply in order of creation
+};
+
+struct tax_rule {
+  std::string region;
+  rate percent;
+  bool inclusive = false;
+};
+
+struct shipping_method {
+  std::string id;
+  std::string name;
+  std::int64_t price = 0;
+  std::optional<std::int64_t> free_over;
+};
+
+struct priced_line {
+  item_id item;
+  product_id product;
+  variant_id variant;
+  std::int32_t quantity = 0;
+  std::int64_t unit_price = 0;
+};
+
+struct pricing_request {
+  std::string currency;
+  std::vector<priced_line> lines;
+  std::vector<discount> automatic;  ///< every automatic promotion (eligibility checked here)
+  std::vector<discount> codes;      ///< the discounts of the codes, in the order added
+  std::optional<tax_rule> tax;
+  std::optional<shipping_method> shipping;
+  std::int64_t now_ms = 0;
+};
+
+struct applied_discount {
+  std::string id;
+  std::string code;
+  std::int64_t amount = 0;
+};
+
+struct priced_totals {
+  totals sums;  ///< with per-line discount, tax and total filled in
+  std::vector<applied_discount> applied;
+  std::optional<rate> tax_rate;
+};
+
+/// Why a code cannot apply to this cart now, or nothing when it can.
+std::optional<std::string> code_refusal(const discount& d, const pricing_request& r);
+/// Prices the request. Codes that do not apply take nothing (callers refuse them first).
+priced_totals price(const pricing_request& r);
+
+/// Splits `amount` over `weights` in proportion: floors, then the minor units left over one
+/// each to the largest fractional remainders (ties: the larger weight, then the earlier one).
+std::vector<std::int64_t> allocate(std::int64_t amount, const std::vector<std::int64_t>& weights);
+
+}  // namespace cartd
