@@ -189,8 +189,10 @@ void exchange::fail(const domain_error& e) { respond(error_response(e, req)); }
 
 bool exchange::authenticate(auth_mode mode) {
   if (!req.authorization.empty()) {
-    const std::string bearer = "Bearer ";
-    if (req.authorization.compare(0, bearer.size(), bearer) != 0) {
+    const std::string bearer = "bearer ";  // the scheme is case-insensitive (RFC 7235)
+    std::string scheme = req.authorization.substr(0, bearer.size());
+    for (auto& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (scheme != bearer) {
       fail(make_error(error_code::unauthorized, "Authorization must be a Bearer token"));
       return false;
     }

@@ -86,14 +86,21 @@ class Server:
         self.proc = None
         self.start()
 
-    def start(self):
+    def start(self, attempts=3):
         self.log = open(os.path.join(self.dir, "cartd.log"), "ab")
         self.proc = subprocess.Popen([BIN, "serve"], env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("cartd exited at start:\n" + self.read_log())
+                log = self.read_log()
+                if "cannot listen" in log and attempts > 1:
+                    # Another test took the free port between our look and cartd's bind.
+                    self.log.close()
+                    self.port = free_port()
+                    self.env["CARTD_HTTP_PORT"] = str(self.port)
+                    return self.start(attempts - 1)
+                raise RuntimeError("cartd exited at start:\n" + log)
             try:
                 status, _, _, _ = Client(self.port).get("/health")
                 if status == 200:
