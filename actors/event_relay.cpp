@@ -53,6 +53,11 @@ void event_relay::run() {
 }
 
 int event_relay::publish_batch() {
+  if (!store_.hold_relay_lease()) {
+    relaying_ = false;
+    return 0;  // another node relays; this one stands by
+  }
+  relaying_ = true;
   auto rows = store_.fetch_outbox(k_batch);
   waiting_ = static_cast<std::int64_t>(rows.size());
   stats_.outbox_waiting.Set(static_cast<double>(rows.size()));

@@ -26,6 +26,7 @@ class event_relay {
   std::int64_t published() const { return published_; }
   std::int64_t waiting() const { return waiting_; }
   bool redis_up() const { return redis_up_; }
+  bool relaying() const { return relaying_; }
   static constexpr const char* stream = "cartd:events";
 
  private:
@@ -39,6 +40,7 @@ class event_relay {
   std::atomic<std::int64_t> published_{0};
   std::atomic<std::int64_t> waiting_{0};
   std::atomic<bool> redis_up_{false};
+  std::atomic<bool> relaying_{false};
   std::mutex mtx_;
   std::condition_variable cv_;
   bool stop_ = false;

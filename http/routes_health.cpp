@@ -92,6 +92,7 @@ void health_detailed(const exchange_ptr& ex) {
       if (svc.relay) {
         w.field("status", svc.relay->redis_up() ? "ok" : "waiting")
             .field("stream", event_relay::stream)
+            .field("role", svc.relay->relaying() ? "relay" : "standby")
             .field("published", svc.relay->published())
             .field("waiting", svc.relay->waiting());
       } else {

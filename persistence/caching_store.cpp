@@ -93,6 +93,7 @@ class caching_store final : public store {
     inner_->release_idempotency_key(scope, key);
   }
   std::vector<outbox_row> fetch_outbox(int limit) override { return inner_->fetch_outbox(limit); }
+  bool hold_relay_lease() override { return inner_->hold_relay_lease(); }
   void delete_outbox(const std::vector<std::int64_t>& ids) override {
     inner_->delete_outbox(ids);
   }

@@ -1,6 +1,7 @@
 #include "persistence/pg_store.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <set>
 
 #include "persistence/pg_db.hpp"
@@ -160,7 +161,7 @@ session read_session(const pg::result& r) {
 class pg_store final : public store {
  public:
   pg_store(std::string url, int size, std::chrono::milliseconds wait)
-      : pool_(std::move(url), size, wait) {}
+      : url_(url), pool_(std::move(url), size, wait) {}
 
   std::string kind() const override { return "postgresql"; }
 
@@ -341,6 +342,26 @@ class pg_store final : public store {
     c->run(q_idem_release, {scope, key});
   }
 
+  bool hold_relay_lease() override {
+    // A session-level advisory lock on a connection of its own: the lease lasts as long as
+    // that connection; when it breaks, the next call tries to take the lease again.
+    std::lock_guard<std::mutex> guard(lease_mtx_);
+    try {
+      if (lease_conn_ && lease_conn_->healthy() && leased_) {
+        lease_conn_->exec("SELECT 1");
+        return true;
+      }
+      lease_conn_ = std::make_unique<pg::connection>(url_);
+      auto r = lease_conn_->exec("SELECT pg_try_advisory_lock(7262732)");
+      leased_ = r.text(0, 0) == "t";
+      return leased_;
+    } catch (const store_error&) {
+      lease_conn_.reset();
+      leased_ = false;
+      return false;
+    }
+  }
+
   std::vector<outbox_row> fetch_outbox(int limit) override {
     auto c = pool_.acquire();
     auto r = c->run(q_outbox_fetch, {num(limit)});
@@ -435,8 +456,12 @@ class pg_store final : public store {
     return write_status::committed;
   }
 
+  std::string url_;
   pg::pool pool_;
   std::atomic<std::uint64_t> claims_{0};
+  std::mutex lease_mtx_;
+  std::unique_ptr<pg::connection> lease_conn_;
+  bool leased_ = false;
 };
 
 }  // namespace

@@ -292,6 +292,8 @@ class sqlite_store final : public store {
     st.bind(1, scope).bind(2, key).run();
   }
 
+  bool hold_relay_lease() override { return true; }  // one process per SQLite file
+
   std::vector<outbox_row> fetch_outbox(int limit) override {
     auto c = pool_.acquire();
     statement st(*c, k_outbox_fetch);

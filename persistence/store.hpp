@@ -122,6 +122,9 @@ class store {
   virtual std::vector<outbox_row> fetch_outbox(int limit) = 0;
   /// Removes published events.
   virtual void delete_outbox(const std::vector<std::int64_t>& ids) = 0;
+  /// True while this process is the one relay of the outbox (several nodes may share a store;
+  /// one relay keeps events in order per cart). Held until the process or its connection ends.
+  virtual bool hold_relay_lease() = 0;
 };
 
 struct store_options {

@@ -250,6 +250,10 @@ class Server:
             if self.proc.poll() is not None:
                 code = self.proc.returncode
                 self._reap()
+                if "cannot listen" in self.log_tail() and getattr(self, "_port_retries", 0) < 3:
+                    # Another test took the free port between our look and cartd's bind.
+                    self._port_retries = getattr(self, "_port_retries", 0) + 1
+                    return self.start(timeout)
                 raise RuntimeError("cartd exited with %s at start:\n%s" % (code, self.log_tail()))
             c = Client(self.port, timeout=2, retry=False)
             try:
