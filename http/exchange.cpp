@@ -162,15 +162,17 @@ void exchange::write(http_response r) {
   if (!r.etag.empty()) headers.add(std::make_shared<text_header>("ETag", r.etag));
   for (auto& [k, v] : r.headers) headers.add(std::make_shared<text_header>(k, v));
   add_connection_header(w, req);
+  // Counted before it is sent: a client that reads /metrics right after its answer must find
+  // its request there.
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - req.start;
+  svc.stats.observe_http(req.route, req.method.c_str(), r.status, took.count());
+  if (svc.cfg.http.access_log) access_log(req, r.status, took.count() * 1000);
   auto code = static_cast<Pistache::Http::Code>(r.status);
   if (r.content_type.empty()) {
     w.send(code, r.body);  // 204: no body, no Content-Type
   } else {
     w.send(code, r.body, Pistache::Http::Mime::MediaType::fromString(r.content_type));
   }
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - req.start;
-  svc.stats.observe_http(req.route, req.method.c_str(), r.status, took.count());
-  if (svc.cfg.http.access_log) access_log(req, r.status, took.count() * 1000);
 }
 
 http_response error_response(const domain_error& e, const http_request& req) {
