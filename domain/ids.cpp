@@ -39,6 +39,17 @@ bool is_uuid(std::string_view s) {
   return true;
 }
 
+bool is_region(std::string_view r) {
+  if (r.size() < 2 || r.size() > 6 || r.size() == 3) return false;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    char c = r[i];
+    bool upper = c >= 'A' && c <= 'Z';
+    bool digit = c >= '0' && c <= '9';
+    if (i < 2 ? !upper : i == 2 ? c != '-' : !(upper || digit)) return false;
+  }
+  return true;
+}
+
 bool is_catalog_id(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s) {

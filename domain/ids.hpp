@@ -29,6 +29,8 @@ std::string new_uuid_v7(std::int64_t unix_ms);
 bool is_uuid(std::string_view s);
 /// True for 1–64 characters of [A-Za-z0-9._-]: product and variant ids.
 bool is_catalog_id(std::string_view s);
+/// An ISO 3166-1 country, optionally with a subdivision: US, US-CA, GB-LND.
+bool is_region(std::string_view s);
 
 }  // namespace cartd
 

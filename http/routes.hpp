@@ -25,6 +25,13 @@ void delete_item_route(const exchange_ptr& ex);
 void cart_totals(const exchange_ptr& ex);
 void merge_cart_route(const exchange_ptr& ex);
 
+void put_tax_rate(const exchange_ptr& ex);
+void delete_tax_rate(const exchange_ptr& ex);
+void list_tax_rates(const exchange_ptr& ex);
+void put_shipping_method(const exchange_ptr& ex);
+void delete_shipping_method(const exchange_ptr& ex);
+void list_shipping_methods(const exchange_ptr& ex);
+
 void create_session_route(const exchange_ptr& ex);
 void get_session_route(const exchange_ptr& ex);
 void patch_session_route(const exchange_ptr& ex);

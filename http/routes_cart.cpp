@@ -17,17 +17,6 @@ bool valid_currency(const std::string& c) {
   return c.size() == 3 && std::all_of(c.begin(), c.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
 }
 
-bool valid_region(const std::string& r) {
-  // ISO 3166-1 alpha-2, optionally with a subdivision: US, US-CA, GB-LND.
-  if (r.size() < 2 || r.size() > 6) return false;
-  for (std::size_t i = 0; i < r.size(); ++i) {
-    char c = r[i];
-    if (i < 2 ? !(c >= 'A' && c <= 'Z') : i == 2 ? c != '-' : !std::isalnum(static_cast<unsigned char>(c)) || std::islower(static_cast<unsigned char>(c)))
-      return false;
-  }
-  return r.size() != 3;
-}
-
 /// Runs a command against the cart of path parameter 0 once the caller is known.
 void run_cart_command(const exchange_ptr& ex, cart_id id, std::optional<std::uint64_t> if_match,
                       cart_command cmd, int ok_status, cart_view view) {
@@ -52,7 +41,7 @@ void create_cart_route(const exchange_ptr& ex) {
   auto currency = body.string("currency", false, 3, 3).value_or("USD");
   auto region = body.string("region", false, 2, 6).value_or("");
   if (!valid_currency(currency)) body.fail("currency", "must be an ISO 4217 code like USD");
-  if (!region.empty() && !valid_region(region)) body.fail("region", "must look like US or US-CA");
+  if (!region.empty() && !is_region(region)) body.fail("region", "must look like US or US-CA");
   if (auto e = body.validation_error()) return ex->fail(*e);
   cart_id id{new_uuid_v7(now_ms())};
   run_cart_command(ex, id, std::nullopt, create_cart{currency, region}, 201, cart_view::full);
@@ -95,7 +84,7 @@ void patch_cart_route(const exchange_ptr& ex) {
   cart_patch patch;
   if (body.has("region")) {
     patch.region = body.string("region", false, 2, 6);
-    if (patch.region && !valid_region(*patch.region)) body.fail("region", "must look like US or US-CA");
+    if (patch.region && !is_region(*patch.region)) body.fail("region", "must look like US or US-CA");
   }
   patch.discount_codes = body.string_array("discountCodes", false, 20, 64);
   patch.shipping_method = body.string("shippingMethod", false, 1, 64);

@@ -94,6 +94,13 @@ class caching_store final : public store {
   }
   std::vector<outbox_row> fetch_outbox(int limit) override { return inner_->fetch_outbox(limit); }
   bool hold_relay_lease() override { return inner_->hold_relay_lease(); }
+  bool put_pricing_rule(const pricing_rule& r) override { return inner_->put_pricing_rule(r); }
+  std::vector<pricing_rule> list_pricing_rules(const std::string& kind) override {
+    return inner_->list_pricing_rules(kind);
+  }
+  bool delete_pricing_rule(const std::string& kind, const std::string& id) override {
+    return inner_->delete_pricing_rule(kind, id);
+  }
   void delete_outbox(const std::vector<std::int64_t>& ids) override {
     inner_->delete_outbox(ids);
   }

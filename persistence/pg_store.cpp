@@ -51,6 +51,12 @@ CREATE TABLE outbox (
   id bigserial PRIMARY KEY, cart_id text NOT NULL, type text NOT NULL, payload text NOT NULL,
   created_at bigint NOT NULL);
 )sql"},
+      {2, R"sql(
+CREATE TABLE pricing_rules (
+  kind text NOT NULL, id text NOT NULL, code text, body text NOT NULL, seq bigserial,
+  used bigint NOT NULL DEFAULT 0, PRIMARY KEY (kind, id));
+CREATE UNIQUE INDEX pricing_rules_by_code ON pricing_rules (kind, code) WHERE code IS NOT NULL;
+)sql"},
   };
   return all;
 }
@@ -151,6 +157,16 @@ constexpr query q_idem_complete{
     " body = $6 WHERE scope = $1 AND key = $2"};
 constexpr query q_idem_release{"idem_release",
                                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2"};
+constexpr query q_rule_put{
+    "rule_put",
+    "INSERT INTO pricing_rules (kind, id, code, body) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (kind, id) DO UPDATE SET code = EXCLUDED.code, body = EXCLUDED.body"
+    " RETURNING (xmax = 0)"};
+constexpr query q_rule_list{
+    "rule_list",
+    "SELECT kind, id, code, body, seq, used FROM pricing_rules WHERE kind = $1 ORDER BY seq"};
+constexpr query q_rule_delete{"rule_delete",
+                              "DELETE FROM pricing_rules WHERE kind = $1 AND id = $2"};
 constexpr query q_idem_purge{"idem_purge", "DELETE FROM idempotency_keys WHERE expires_at < $1"};
 
 session read_session(const pg::result& r) {
@@ -340,6 +356,27 @@ class pg_store final : public store {
   void release_idempotency_key(const std::string& scope, const std::string& key) override {
     auto c = pool_.acquire();
     c->run(q_idem_release, {scope, key});
+  }
+
+  bool put_pricing_rule(const pricing_rule& r) override {
+    auto c = pool_.acquire();
+    auto res = c->run(q_rule_put, {r.kind, r.id, opt(r.code), r.body});
+    return res.text(0, 0) == "t";  // xmax = 0: the row was inserted, not updated
+  }
+
+  std::vector<pricing_rule> list_pricing_rules(const std::string& kind) override {
+    auto c = pool_.acquire();
+    auto r = c->run(q_rule_list, {kind});
+    std::vector<pricing_rule> out;
+    for (int i = 0; i < r.rows(); ++i)
+      out.push_back(pricing_rule{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3),
+                                 r.integer(i, 4), r.integer(i, 5)});
+    return out;
+  }
+
+  bool delete_pricing_rule(const std::string& kind, const std::string& id) override {
+    auto c = pool_.acquire();
+    return c->run(q_rule_delete, {kind, id}).affected() > 0;
   }
 
   bool hold_relay_lease() override {

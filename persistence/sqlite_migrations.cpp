@@ -39,6 +39,12 @@ CREATE TABLE outbox (
   id INTEGER PRIMARY KEY AUTOINCREMENT, cart_id TEXT NOT NULL, type TEXT NOT NULL,
   payload TEXT NOT NULL, created_at INTEGER NOT NULL);
 )sql"},
+      {4, R"sql(
+CREATE TABLE pricing_rules (
+  kind TEXT NOT NULL, id TEXT NOT NULL, code TEXT, body TEXT NOT NULL, seq INTEGER NOT NULL,
+  used INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, id));
+CREATE UNIQUE INDEX pricing_rules_by_code ON pricing_rules (kind, code) WHERE code IS NOT NULL;
+)sql"},
   };
   return all;
 }

@@ -84,6 +84,14 @@ constexpr const char* k_outbox_insert =
 constexpr const char* k_outbox_fetch =
     "SELECT id, cart_id, type, payload FROM outbox ORDER BY id LIMIT ?1";
 constexpr const char* k_outbox_delete = "DELETE FROM outbox WHERE id = ?1";
+constexpr const char* k_rule_exists = "SELECT 1 FROM pricing_rules WHERE kind = ?1 AND id = ?2";
+constexpr const char* k_rule_put =
+    "INSERT INTO pricing_rules (kind, id, code, body, seq) VALUES (?1, ?2, ?3, ?4,"
+    " (SELECT COALESCE(MAX(seq), 0) + 1 FROM pricing_rules)) ON CONFLICT (kind, id) DO UPDATE SET"
+    " code = excluded.code, body = excluded.body";
+constexpr const char* k_rule_list =
+    "SELECT kind, id, code, body, seq, used FROM pricing_rules WHERE kind = ?1 ORDER BY seq";
+constexpr const char* k_rule_delete = "DELETE FROM pricing_rules WHERE kind = ?1 AND id = ?2";
 constexpr const char* k_idem_purge = "DELETE FROM idempotency_keys WHERE expires_at < ?1";
 
 session read_session(statement& st) {
@@ -293,6 +301,35 @@ class sqlite_store final : public store {
   }
 
   bool hold_relay_lease() override { return true; }  // one process per SQLite file
+
+  bool put_pricing_rule(const pricing_rule& r) override {
+    auto c = pool_.acquire();
+    sqlite::transaction tx(*c);
+    statement exists(*c, k_rule_exists);
+    exists.bind(1, r.kind).bind(2, r.id);
+    bool created = !exists.step();
+    statement put(*c, k_rule_put);
+    put.bind(1, r.kind).bind(2, r.id).bind_opt(3, r.code).bind(4, r.body).run();
+    tx.commit();
+    return created;
+  }
+
+  std::vector<pricing_rule> list_pricing_rules(const std::string& kind) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_rule_list);
+    st.bind(1, kind);
+    std::vector<pricing_rule> out;
+    while (st.step())
+      out.push_back(pricing_rule{st.text(0), st.text(1), st.text(2), st.text(3), st.integer(4), st.integer(5)});
+    return out;
+  }
+
+  bool delete_pricing_rule(const std::string& kind, const std::string& id) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_rule_delete);
+    st.bind(1, kind).bind(2, id).run();
+    return st.changes() > 0;
+  }
 
   std::vector<outbox_row> fetch_outbox(int limit) override {
     auto c = pool_.acquire();

@@ -83,6 +83,17 @@ struct idempotency_claim {
   stored_response response;  ///< set for replay
 };
 
+/// A pricing rule (kind "tax", "shipping" or "discount") as a JSON body the pricing codec
+/// reads; `code` is unique per kind (discount codes, lower-cased).
+struct pricing_rule {
+  std::string kind;
+  std::string id;
+  std::string code;  ///< empty: none
+  std::string body;
+  std::int64_t seq = 0;   ///< creation order
+  std::int64_t used = 0;  ///< orders that used it (discounts)
+};
+
 class store {
  public:
   virtual ~store() = default;
@@ -122,6 +133,11 @@ class store {
   virtual std::vector<outbox_row> fetch_outbox(int limit) = 0;
   /// Removes published events.
   virtual void delete_outbox(const std::vector<std::int64_t>& ids) = 0;
+  /// Inserts or replaces a rule (keeping its creation order); true when new.
+  virtual bool put_pricing_rule(const pricing_rule& r) = 0;
+  virtual std::vector<pricing_rule> list_pricing_rules(const std::string& kind) = 0;
+  virtual bool delete_pricing_rule(const std::string& kind, const std::string& id) = 0;
+
   /// True while this process is the one relay of the outbox (several nodes may share a store;
   /// one relay keeps events in order per cart). Held until the process or its connection ends.
   virtual bool hold_relay_lease() = 0;

@@ -12,6 +12,7 @@ BODY_ROUTES = [
     ("PUT", "/admin/products/p1"), ("POST", "/cart"), ("PATCH", "/cart/" + CART),
     ("POST", "/cart/%s/items" % CART), ("PATCH", "/cart/%s/items/i1" % CART),
     ("POST", "/cart/%s/merge" % CART), ("POST", "/session"), ("PATCH", "/session/s1"),
+    ("PUT", "/admin/tax-rates/US-CA"), ("PUT", "/admin/shipping-methods/std"),
 ]
 
 

@@ -186,6 +186,22 @@ TEST_P(store_contract, events_enter_the_outbox_with_their_change_in_commit_order
   EXPECT_EQ(rows[0].event.cart_id, "ev-a");
 }
 
+TEST_P(store_contract, pricing_rules_upsert_list_in_creation_order_and_delete) {
+  EXPECT_TRUE(db->put_pricing_rule(pricing_rule{"tax", "US-CA", "", "{\"rate\":\"8.875\"}"}));
+  EXPECT_TRUE(db->put_pricing_rule(pricing_rule{"tax", "DE", "", "{\"rate\":\"19\"}"}));
+  EXPECT_FALSE(db->put_pricing_rule(pricing_rule{"tax", "US-CA", "", "{\"rate\":\"9\"}"}));
+  EXPECT_TRUE(db->put_pricing_rule(pricing_rule{"shipping", "std", "", "{}"}));
+  auto taxes = db->list_pricing_rules("tax");
+  ASSERT_EQ(taxes.size(), 2u);
+  EXPECT_EQ(taxes[0].id, "US-CA");  // keeps its place on update
+  EXPECT_EQ(taxes[0].body, "{\"rate\":\"9\"}");
+  EXPECT_LT(taxes[0].seq, taxes[1].seq);
+  EXPECT_TRUE(db->delete_pricing_rule("tax", "DE"));
+  EXPECT_FALSE(db->delete_pricing_rule("tax", "DE"));
+  EXPECT_EQ(db->list_pricing_rules("tax").size(), 1u);
+  EXPECT_EQ(db->list_pricing_rules("shipping").size(), 1u);
+}
+
 TEST_P(store_contract, claims_of_a_dead_process_of_this_node_are_taken_over) {
   using st = idempotency_claim::state;
   auto now = now_ms();

@@ -1,0 +1,116 @@
+// Pricing configuration: tax rates per region and shipping methods (issue 4, first part).
+// Each is kept as its API JSON in the store's pricing rules, so listing is a concatenation.
+#include <caf/all.hpp>
+
+#include "actors/store_pool.hpp"
+#include "actors/system.hpp"
+#include "domain/ids.hpp"
+#include "domain/rate.hpp"
+#include "http/json.hpp"
+#include "http/route_support.hpp"
+#include "http/routes.hpp"
+#include "http/service.hpp"
+
+namespace cartd {
+
+namespace {
+
+http_response unavailable(const exchange_ptr& e) {
+  return error_response(make_error(error_code::unavailable, "pricing store"), e->req);
+}
+
+/// Stores `rule` and answers 200 with its body.
+void put_rule(const exchange_ptr& ex, pricing_rule rule) {
+  ex->run(auth_mode::admin, [rule](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+    call_store<bool>(
+        self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
+        [rule](store& s) { return s.put_pricing_rule(rule); },
+        [e, finish, body = rule.body](std::optional<bool> ok) {
+          if (!ok) return finish(unavailable(e));
+          finish(json_response(200, body));
+        });
+  });
+}
+
+void delete_rule(const exchange_ptr& ex, const std::string& kind, const char* what) {
+  if (!ex->authenticate(auth_mode::admin)) return;
+  auto id = ex->param(0);
+  ex->run(auth_mode::admin, [kind, id, what](caf::event_based_actor* self, exchange_ptr e,
+                                             finish_fn finish) {
+    call_store<bool>(
+        self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
+        [kind, id](store& s) { return s.delete_pricing_rule(kind, id); },
+        [e, finish, what](std::optional<bool> deleted) {
+          if (!deleted) return finish(unavailable(e));
+          if (!*deleted)
+            return finish(error_response(make_error(error_code::not_found, std::string("no such ") + what), e->req));
+          http_response r;
+          r.status = 204;
+          r.content_type.clear();
+          finish(std::move(r));
+        });
+  });
+}
+
+void list_rules(const exchange_ptr& ex, const std::string& kind) {
+  ex->run(auth_mode::optional, [kind](caf::event_based_actor* self, exchange_ptr e,
+                                      finish_fn finish) {
+    call_store<std::vector<pricing_rule>>(
+        self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
+        [kind](store& s) { return s.list_pricing_rules(kind); },
+        [e, finish](std::optional<std::vector<pricing_rule>> rules) {
+          if (!rules) return finish(unavailable(e));
+          json_writer w;
+          w.begin_object().key("items").begin_array();
+          for (const auto& r : *rules) w.raw_or_null(r.body);
+          w.end_array().end_object();
+          finish(json_response(200, w.str()));
+        });
+  });
+}
+
+}  // namespace
+
+void put_tax_rate(const exchange_ptr& ex) {
+  if (!ex->authenticate(auth_mode::admin)) return;
+  const auto& region = ex->param(0);
+  if (!is_region(region)) return ex->fail(make_error(error_code::not_found, "no such region code"));
+  body_reader body(ex->req.body);
+  if (body.error()) return ex->fail(*body.error());
+  auto text = body.string("rate", true, 1, 16);
+  std::optional<rate> parsed = text ? parse_rate(*text) : std::nullopt;
+  if (text && !parsed) body.fail("rate", "must be a decimal string of percent, 0..100, up to 4 decimals");
+  auto inclusive = body.boolean("inclusive", false).value_or(false);
+  if (auto e = body.validation_error()) return ex->fail(*e);
+  json_writer w;
+  w.begin_object().field("region", region).field("rate", format_rate(*parsed)).field("inclusive", inclusive).end_object();
+  put_rule(ex, pricing_rule{"tax", region, "", w.str()});
+}
+
+void delete_tax_rate(const exchange_ptr& ex) { delete_rule(ex, "tax", "tax rate"); }
+void list_tax_rates(const exchange_ptr& ex) { list_rules(ex, "tax"); }
+
+void put_shipping_method(const exchange_ptr& ex) {
+  if (!ex->authenticate(auth_mode::admin)) return;
+  const auto& id = ex->param(0);
+  if (!is_catalog_id(id)) return ex->fail(make_error(error_code::not_found, "no such shipping method"));
+  body_reader body(ex->req.body);
+  if (body.error()) return ex->fail(*body.error());
+  auto name = body.string("name", true, 1, 100);
+  auto price = body.integer("price", true, 0, 10'000'000'000);
+  auto free_over = body.integer("freeOver", false, 0, 1'000'000'000'000);
+  if (auto e = body.validation_error()) return ex->fail(*e);
+  json_writer w;
+  w.begin_object().field("id", id).field("name", *name).field("price", *price);
+  w.key("freeOver");
+  if (free_over) w.value(*free_over); else w.null();
+  w.end_object();
+  put_rule(ex, pricing_rule{"shipping", id, "", w.str()});
+}
+
+void delete_shipping_method(const exchange_ptr& ex) {
+  delete_rule(ex, "shipping", "shipping method");
+}
+void list_shipping_methods(const exchange_ptr& ex) { list_rules(ex, "shipping"); }
+
+}  // namespace cartd
