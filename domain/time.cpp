@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cctype>
 #include <ctime>
 
 namespace cartd {
@@ -26,6 +27,46 @@ std::string format_rfc3339(std::int64_t unix_ms) {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
   return buf;
+}
+
+}  // namespace cartd
+
+namespace cartd {
+
+std::optional<std::int64_t> parse_rfc3339(const std::string& t) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+  char sep = 0;
+  int consumed = 0;
+  if (std::sscanf(t.c_str(), "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &s,
+                  &consumed) != 7 || consumed != 19)
+    return std::nullopt;
+  if ((sep != 'T' && sep != 't') || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+      s > 60)
+    return std::nullopt;
+  std::size_t i = 19;
+  std::int64_t ms = 0;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    int digits = 0;
+    while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) {
+      if (digits < 3) ms = ms * 10 + (t[i] - '0');
+      ++digits;
+      ++i;
+    }
+    if (digits == 0) return std::nullopt;
+    for (int k = digits; k < 3; ++k) ms *= 10;
+  }
+  std::string zone = t.substr(i);
+  if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  std::int64_t secs = static_cast<std::int64_t>(timegm(&tm));
+  return secs * 1000 + ms;
 }
 
 }  // namespace cartd

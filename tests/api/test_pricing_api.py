@@ -57,5 +57,81 @@ class ShippingMethodTest(ServerTest):
         self.assertNotIn("bad", [m["id"] for m in self.c.get("/checkout/shipping-methods")[2]["items"]])
 
 
+class QuoteTest(ServerTest):
+    def setUp(self):
+        from cartd_api import put_product
+        self.pid = put_product(self.c, [{"id": "v1", "price": 1999, "stock": 100}, {"id": "v2", "price": 333, "stock": 100}])
+
+    def quote(self, **extra):
+        body = {"currency": "USD", "items": [{"productId": self.pid, "variantId": "v1", "quantity": 1},
+                                             {"productId": self.pid, "variantId": "v2", "quantity": 3}]}
+        body.update(extra)
+        return self.c.post("/pricing/calculate", body)
+
+    def test_a_plain_quote_prices_from_the_catalog(self):
+        st, _, t, raw = self.quote()
+        self.assertEqual(st, 200, raw)
+        self.assertEqual((t["subtotal"], t["discountTotal"], t["taxTotal"], t["total"]), (2998, 0, 0, 2998))
+        self.assertIsNone(t["taxRate"])
+
+    def test_tax_codes_and_shipping_as_in_api_md(self):
+        import uuid
+        self.c.put("/admin/tax-rates/US-NY", {"rate": "8.875"}, headers=ADMIN)
+        self.c.put("/admin/shipping-methods/std", {"name": "Standard", "price": 499, "freeOver": 100000}, headers=ADMIN)
+        code = "SAVE" + uuid.uuid4().hex[:6]
+        st, _, d, raw = self.c.post("/admin/discounts", {"code": code, "type": "fixed", "value": 500, "currency": "USD"}, headers=ADMIN)
+        self.assertEqual(st, 201, raw)
+        st, _, t, raw = self.quote(region="US-NY", discountCodes=[code.lower()], shippingMethod="std")
+        self.assertEqual(st, 200, raw)
+        # Automatic promotions made by other tests of this server apply first; the code then.
+        self.assertEqual(t["discountTotal"], sum(a["amount"] for a in t["appliedDiscounts"]))
+        self.assertEqual(sum(l["discount"] for l in t["lines"]), t["discountTotal"])
+        self.assertEqual(t["taxRate"], "8.875")
+        self.assertEqual(t["taxTotal"], sum(l["tax"] for l in t["lines"]))
+        self.assertEqual(t["shippingTotal"], 499)
+        self.assertEqual(t["total"], 2998 - t["discountTotal"] + t["taxTotal"] + 499)
+        self.assertEqual(t["appliedDiscounts"][-1], {"id": d["id"], "code": code, "amount": 500})
+
+    def test_bad_codes_and_inputs(self):
+        self.assertProblem(self.quote(discountCodes=["NOPE"]), 422, "invalid_discount_code")
+        st, _, d, _ = self.c.post("/admin/discounts", {"code": "OLDONE", "type": "percentage", "value": "10",
+                                                         "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2020-02-01T00:00:00Z"}, headers=ADMIN)
+        self.assertEqual(st, 201)
+        prob = self.assertProblem(self.quote(discountCodes=["oldone"]), 422, "invalid_discount_code")
+        self.assertIn("not valid at this time", prob["detail"])
+        self.assertProblem(self.quote(shippingMethod="teleport"), 400, "validation_failed")
+        self.assertProblem(self.c.post("/pricing/calculate", {"currency": "USD", "items": [{"productId": "nope", "variantId": "v", "quantity": 1}]}), 422, "unknown_product")
+        self.assertProblem(self.c.post("/pricing/calculate", {"currency": "USD", "items": []}), 400, "validation_failed")
+
+    def test_discount_validation_and_admin_only(self):
+        bad = [
+            {"type": "percentage", "value": 101, "code": "X1"},
+            {"type": "percentage", "value": "8.8.8", "code": "X2"},
+            {"type": "percentage", "value": "-1", "code": "X3"},
+            {"type": "fixed", "value": 100, "currency": "usd", "code": "X4"},
+            {"type": "fixed", "value": 100, "code": "X5"},
+            {"type": "percentage", "value": 10, "code": "X6", "startsAt": "2030-01-02T00:00:00Z", "endsAt": "2030-01-01T00:00:00Z"},
+            {"type": "bogus", "value": 10, "code": "X7"},
+        ]
+        for b in bad:
+            self.assertProblem(self.c.post("/admin/discounts", b, headers=ADMIN), 400, "validation_failed")
+        self.assertProblem(self.c.post("/admin/discounts", {"type": "percentage", "value": 10, "code": "Y"}), 401, "unauthorized")
+        self.assertProblem(self.c.post("/admin/discounts", {"type": "percentage", "value": 10, "code": "Y"}, headers=new_user()), 403, "forbidden")
+        st, _, _, _ = self.c.post("/admin/discounts", {"type": "percentage", "value": 10, "code": "TWICE"}, headers=ADMIN)
+        self.assertEqual(st, 201)
+        self.assertProblem(self.c.post("/admin/discounts", {"type": "percentage", "value": 5, "code": "twice"}, headers=ADMIN), 409, "conflict")
+
+    def test_automatic_promotions_are_listed_and_applied(self):
+        st, _, d, raw = self.c.post("/admin/discounts", {"type": "percentage", "value": "12.5", "priority": 1}, headers=ADMIN)
+        self.assertEqual(st, 201, raw)
+        self.assertTrue(d["automatic"])
+        items = self.c.get("/pricing/discounts")[2]["items"]
+        self.assertIn(d["id"], [x["id"] for x in items])
+        st, _, t, _ = self.quote()
+        applied = [a for a in t["appliedDiscounts"] if a["id"] == d["id"]]
+        self.assertEqual(applied[0]["amount"], round(2998 * 0.125 + 1e-9))
+        self.assertIsNone(applied[0]["code"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
