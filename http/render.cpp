@@ -2,6 +2,7 @@
 
 #include "domain/time.hpp"
 #include "http/json.hpp"
+#include "http/pricing_codec.hpp"
 
 namespace cartd {
 
@@ -45,31 +46,7 @@ void write_cart(json_writer& w, const cart& c) {
 }  // namespace
 
 void write_totals(json_writer& w, const totals& t) {
-  w.begin_object()
-      .field("currency", t.currency)
-      .field("subtotal", t.subtotal)
-      .field("discountTotal", t.discount_total)
-      .field("taxTotal", t.tax_total)
-      .field("shippingTotal", t.shipping_total)
-      .field("total", t.total);
-  w.key("lines").begin_array();
-  for (const auto& l : t.lines) {
-    w.begin_object()
-        .field("itemId", l.item.value)
-        .field("productId", l.product.value)
-        .field("variantId", l.variant.value)
-        .field("quantity", static_cast<std::int64_t>(l.quantity))
-        .field("unitPrice", l.unit_price)
-        .field("subtotal", l.subtotal)
-        .field("discount", l.discount)
-        .field("tax", l.tax)
-        .field("total", l.total)
-        .end_object();
-  }
-  w.end_array();
-  w.key("appliedDiscounts").begin_array().end_array();
-  w.key("taxRate").null();
-  w.end_object();
+  write_priced_totals(w, priced_totals{t, {}, std::nullopt});
 }
 
 std::string render_cart(const cart& c) {
