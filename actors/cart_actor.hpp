@@ -13,6 +13,7 @@ namespace cartd {
 
 class metrics;
 class catalog_cache;
+class pricing_book;
 
 struct cart_deps {
   caf::actor registry;
@@ -20,6 +21,7 @@ struct cart_deps {
   caf::actor writer;
   metrics* stats = nullptr;
   catalog_cache* catalog = nullptr;
+  pricing_book* pricing = nullptr;  ///< null: no pricing rules (every code is unknown)
   cart_limits limits;
   std::chrono::milliseconds idle_timeout{300000};
   std::chrono::milliseconds io_timeout{4000};

@@ -12,8 +12,8 @@
 
 namespace cartd {
 
-node_runtime::node_runtime(const config& cfg, store& s, metrics& m)
-    : cfg_(cfg), store_(s), metrics_(m), catalog_(cfg.catalog.cache_ttl) {
+node_runtime::node_runtime(const config& cfg, store& s, metrics& m, pricing_book* pricing)
+    : cfg_(cfg), store_(s), metrics_(m), catalog_(cfg.catalog.cache_ttl), pricing_(pricing) {
   // Work stealing sleeps between polls, which costs ~150 µs per hop on this kind of VM: the
   // sharing scheduler is the default (see ../shared/NOTES.md), stealing stays selectable.
   caf_cfg_.set("scheduler.policy", cfg.actors.scheduler == "sharing" ? caf::atom("sharing")
@@ -36,6 +36,7 @@ node_runtime::node_runtime(const config& cfg, store& s, metrics& m)
   deps.writer = writer_;
   deps.stats = &m;
   deps.catalog = &catalog_;
+  deps.pricing = pricing;
   deps.limits = cart_limits{cfg.cart.max_quantity_per_line, cfg.cart.max_lines};
   deps.idle_timeout = cfg.cart.idle_timeout;
   deps.io_timeout = cfg.http.request_timeout * 4 / 5;

@@ -16,7 +16,8 @@ namespace cartd {
 
 class node_runtime {
  public:
-  node_runtime(const config& cfg, store& s, metrics& m);
+  /// `pricing` may be null (no pricing rules: tests of carts alone).
+  node_runtime(const config& cfg, store& s, metrics& m, pricing_book* pricing = nullptr);
   ~node_runtime();
   node_runtime(const node_runtime&) = delete;
   node_runtime& operator=(const node_runtime&) = delete;
@@ -28,6 +29,7 @@ class node_runtime {
   const registry_stats& carts() const { return *stats_; }
   metrics& stats() { return metrics_; }
   catalog_cache& catalog() { return catalog_; }
+  pricing_book* pricing() { return pricing_; }
   store& db() { return store_; }
   const config& settings() const { return cfg_; }
 
@@ -41,6 +43,7 @@ class node_runtime {
   caf::actor_system_config caf_cfg_;
   std::unique_ptr<caf::actor_system> system_;
   catalog_cache catalog_;
+  pricing_book* pricing_;
   std::shared_ptr<registry_stats> stats_ = std::make_shared<registry_stats>();
   caf::actor store_pool_;
   caf::actor writer_;

@@ -11,7 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/event_relay.hpp"
+#include "actors/pricing_book.hpp"
 #include "actors/system.hpp"
+#include "http/pricing_codec.hpp"
 #include "config/config.hpp"
 #include "domain/ids.hpp"
 #include "domain/time.hpp"
@@ -58,6 +60,18 @@ std::string jwt_secret(const config& cfg) {
   return fresh;
 }
 #pragma GCC diagnostic pop
+
+/// Every pricing rule, decoded for the engine (runs on the pricing book's own thread).
+pricing_rules load_pricing_rules(store& s) {
+  pricing_rules out;
+  for (const auto& r : s.list_pricing_rules("discount"))
+    if (auto d = discount_from_rule(r)) out.discounts.push_back(*d);
+  for (const auto& r : s.list_pricing_rules("tax"))
+    if (auto t = tax_from_rule(r)) out.taxes.emplace(t->region, *t);
+  for (const auto& r : s.list_pricing_rules("shipping"))
+    if (auto m = shipping_from_rule(r)) out.shipping.emplace(m->id, *m);
+  return out;
+}
 
 store_options store_opts(const config& cfg) {
   return store_options{cfg.store.pool_size, cfg.http.request_timeout / 2};
@@ -123,7 +137,9 @@ int run_serve(const std::string& config_path) {
     return 1;
   }
   metrics stats;
-  node_runtime runtime(cfg, *db, stats);
+  store* rules_store = db.get();
+  pricing_book pricing([rules_store] { return load_pricing_rules(*rules_store); });
+  node_runtime runtime(cfg, *db, stats, &pricing);
   service svc{runtime, cfg, stats, jwt_of(cfg), {}, now_ms(), new_uuid_v7(now_ms()), {}, {}, nullptr};
   svc.limiter = std::make_unique<rate_limiter>(cfg, stats);
   std::unique_ptr<event_relay> relay;

@@ -1,6 +1,7 @@
 #include "domain/cart.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace cartd {
 
@@ -161,18 +162,38 @@ result<cart> remove_item(const cart& c, const item_id& line, std::int64_t now_ms
   return touched(std::move(next), now_ms);
 }
 
-result<cart> patch_cart(const cart& c, const cart_patch& patch, std::int64_t now_ms) {
+result<cart> patch_cart(const cart& c, const cart_patch& patch, const code_check& refuse_code,
+                        const shipping_check& known_shipping, std::int64_t now_ms) {
   if (c.status != cart_status::active) return not_active(c);
-  if (patch.discount_codes && !patch.discount_codes->empty()) {
-    // No discount exists until the pricing engine lands, so every code is unknown.
-    return make_error(error_code::invalid_discount_code,
-                      "unknown discount code " + patch.discount_codes->front());
-  }
   cart next = c;
   if (patch.region) next.region = *patch.region;
-  if (patch.discount_codes) next.discount_codes = *patch.discount_codes;
-  if (patch.shipping_method) next.shipping_method = *patch.shipping_method;
+  if (patch.shipping_method) {
+    if (!patch.shipping_method->empty() && !known_shipping(*patch.shipping_method)) {
+      domain_error e = make_error(error_code::validation_failed, "unknown shipping method");
+      e.errors.push_back({"shippingMethod", "no shipping method " + *patch.shipping_method});
+      return e;
+    }
+    next.shipping_method = *patch.shipping_method;
+  }
   if (patch.metadata_json) next.metadata_json = *patch.metadata_json;
+  if (patch.discount_codes) {
+    next.discount_codes.clear();
+    for (const auto& code : *patch.discount_codes) {
+      // Checked against the cart as it will be (its region and lines), in the order given.
+      if (auto why = refuse_code(code, next))
+        return make_error(error_code::invalid_discount_code, *why);
+      bool repeated = false;
+      for (const auto& kept : next.discount_codes) {
+        if (kept.size() == code.size() &&
+            std::equal(kept.begin(), kept.end(), code.begin(), [](char a, char b) {
+              return std::tolower(static_cast<unsigned char>(a)) ==
+                     std::tolower(static_cast<unsigned char>(b));
+            }))
+          repeated = true;
+      }
+      if (!repeated) next.discount_codes.push_back(code);
+    }
+  }
   return touched(std::move(next), now_ms);
 }
 

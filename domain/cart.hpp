@@ -2,6 +2,7 @@
 // The cart: state and its transitions, as pure functions. actors/cart_actor.cpp calls these for
 // every decision and persists the result before it answers.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,7 +88,12 @@ result<cart> set_item_quantity(const cart& c, const item_id& line, std::int32_t 
                                const std::optional<variant_offer>& offer,
                                const cart_limits& limits, std::int64_t now_ms);
 result<cart> remove_item(const cart& c, const item_id& line, std::int64_t now_ms);
-result<cart> patch_cart(const cart& c, const cart_patch& patch, std::int64_t now_ms);
+/// Why a discount code cannot apply to a cart (unknown, expired, …), or nothing when it can.
+using code_check = std::function<std::optional<std::string>(const std::string&, const cart&)>;
+/// Whether a shipping method exists.
+using shipping_check = std::function<bool(const std::string&)>;
+result<cart> patch_cart(const cart& c, const cart_patch& patch, const code_check& refuse_code,
+                        const shipping_check& known_shipping, std::int64_t now_ms);
 result<cart> delete_cart(const cart& c, std::int64_t now_ms);
 /// Atomic merge of `source` into `target`; both change or neither (the caller persists both).
 result<merged_carts> merge_carts(const cart& target, const cart& source, merge_strategy strategy,

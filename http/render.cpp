@@ -2,13 +2,19 @@
 
 #include "domain/time.hpp"
 #include "http/json.hpp"
+#include "actors/pricing_book.hpp"
 #include "http/pricing_codec.hpp"
 
 namespace cartd {
 
 namespace {
 
-void write_cart(json_writer& w, const cart& c) {
+priced_totals totals_for(const cart& c, const pricing_rules* rules) {
+  if (!rules) return priced_totals{compute_totals(c), {}, std::nullopt};
+  return price(pricing_book::request_for(c, *rules, now_ms()));
+}
+
+void write_cart(json_writer& w, const cart& c, const pricing_rules* rules) {
   w.begin_object();
   w.field("id", c.id.value);
   w.key("userId").value_or_null(c.user_id);
@@ -39,7 +45,7 @@ void write_cart(json_writer& w, const cart& c) {
   w.field("createdAt", format_rfc3339(c.created_at_ms));
   w.field("updatedAt", format_rfc3339(c.updated_at_ms));
   w.key("totals");
-  write_totals(w, compute_totals(c));
+  write_priced_totals(w, totals_for(c, rules));
   w.end_object();
 }
 
@@ -49,22 +55,22 @@ void write_totals(json_writer& w, const totals& t) {
   write_priced_totals(w, priced_totals{t, {}, std::nullopt});
 }
 
-std::string render_cart(const cart& c) {
+std::string render_cart(const cart& c, const pricing_rules* rules) {
   json_writer w;
-  write_cart(w, c);
+  write_cart(w, c, rules);
   return w.str();
 }
 
-std::string render_totals(const cart& c) {
+std::string render_totals(const cart& c, const pricing_rules* rules) {
   json_writer w;
-  write_totals(w, compute_totals(c));
+  write_priced_totals(w, totals_for(c, rules));
   return w.str();
 }
 
-std::string render_cart_list(const std::vector<cart>& carts) {
+std::string render_cart_list(const std::vector<cart>& carts, const pricing_rules* rules) {
   json_writer w;
   w.begin_object().key("items").begin_array();
-  for (const auto& c : carts) write_cart(w, c);
+  for (const auto& c : carts) write_cart(w, c, rules);
   w.end_array().key("nextCursor").null().end_object();
   return w.str();
 }

@@ -12,9 +12,11 @@ namespace cartd {
 class json_writer;
 
 void write_totals(json_writer& w, const totals& t);
-std::string render_cart(const cart& c);
-std::string render_totals(const cart& c);
-std::string render_cart_list(const std::vector<cart>& carts);
+struct pricing_rules;
+/// Cart bodies carry the full totals under `rules` (null: no discounts, tax or shipping).
+std::string render_cart(const cart& c, const pricing_rules* rules);
+std::string render_totals(const cart& c, const pricing_rules* rules);
+std::string render_cart_list(const std::vector<cart>& carts, const pricing_rules* rules);
 std::string render_product(const product& p);
 /// `token` is shown only in the answer to POST /session.
 std::string render_session(const session& s, const std::string& token);

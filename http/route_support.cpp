@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/pricing_book.hpp"
 #include "actors/system.hpp"
 #include "http/render.hpp"
 #include "http/service.hpp"
@@ -38,14 +39,23 @@ http_response json_response(int status, std::string body) {
 
 namespace {
 
+}  // namespace
+
+std::shared_ptr<const pricing_rules> rules_of(const exchange& ex) {
+  auto* book = ex.svc.runtime.pricing();
+  return book ? book->current() : nullptr;
+}
+
+namespace {
+
 http_response render_reply(const cart_reply& r, const http_request& req, int ok_status,
-                           cart_view view) {
+                           cart_view view, const pricing_rules* rules) {
   if (!r.ok) return error_response(r.error, req);
   http_response resp;
   resp.status = ok_status;
   resp.etag = etag_of(r.state);
-  if (view == cart_view::full) resp.body = render_cart(r.state);
-  if (view == cart_view::totals) resp.body = render_totals(r.state);
+  if (view == cart_view::full) resp.body = render_cart(r.state, rules);
+  if (view == cart_view::totals) resp.body = render_totals(r.state, rules);
   if (view == cart_view::none) resp.content_type.clear();
   return resp;
 }
@@ -55,7 +65,8 @@ class exchange_sink final : public cart_reply_sink {
   exchange_sink(exchange_ptr ex, int ok_status, cart_view view)
       : ex_(std::move(ex)), ok_status_(ok_status), view_(view) {}
   void deliver(cart_reply r) override {
-    ex_->respond(render_reply(r, ex_->req, ok_status_, view_));
+    auto rules = rules_of(*ex_);
+    ex_->respond(render_reply(r, ex_->req, ok_status_, view_, rules.get()));
   }
 
  private:
@@ -81,8 +92,9 @@ void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_
     auto r = req;
     r.who = e->who;
     if (e->idempotency) {
-      e->idempotency->render = [ok_status, view, request = e->req](const cart& c) {
-        auto resp = render_reply(cart_reply::success(c), request, ok_status, view);
+      e->idempotency->render = [ok_status, view, request = e->req, ex = e](const cart& c) {
+        auto rules = rules_of(*ex);
+        auto resp = render_reply(cart_reply::success(c), request, ok_status, view, rules.get());
         return stored_response{resp.status, resp.content_type, resp.etag, resp.body};
       };
       r.idempotency = e->idempotency;
@@ -96,7 +108,8 @@ void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish
   self->request(ex->svc.runtime.registry(), ex->svc.cfg.http.request_timeout, std::move(req))
       .then(
           [ex, finish, ok_status, view](cart_reply& r) {
-            finish(render_reply(r, ex->req, ok_status, view));
+            auto rules = rules_of(*ex);
+            finish(render_reply(r, ex->req, ok_status, view, rules.get()));
           },
           [ex, finish](caf::error&) {
             // Timed out, or the cart actor failed with this request in its mailbox.

@@ -19,6 +19,9 @@ bool read_if_match(const exchange_ptr& ex, std::optional<std::uint64_t>& out);
 void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish_fn& finish,
               cart_request req, int ok_status, cart_view view);
 http_response json_response(int status, std::string body);
+struct pricing_rules;
+/// The node's current pricing rules (null when the node has none).
+std::shared_ptr<const pricing_rules> rules_of(const exchange& ex);
 /// Runs a cart command for the caller: straight to the registry when nothing needs preparing
 /// (no actor per request), else through exchange::run (session lookup, Idempotency-Key).
 void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view);

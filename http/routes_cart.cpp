@@ -56,7 +56,7 @@ void list_carts(const exchange_ptr& ex) {
         [who](store& s) { return s.list_carts(who); },
         [e, finish](std::optional<std::vector<cart>> carts) {
           if (!carts) return finish(error_response(make_error(error_code::unavailable, "store"), e->req));
-          finish(json_response(200, render_cart_list(*carts)));
+          finish(json_response(200, render_cart_list(*carts, rules_of(*e).get())));
         });
   });
 }

@@ -2,6 +2,7 @@
 // Each is kept as its API JSON in the store's pricing rules, so listing is a concatenation.
 #include <caf/all.hpp>
 
+#include "actors/pricing_book.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "domain/ids.hpp"
@@ -22,9 +23,14 @@ http_response unavailable(const exchange_ptr& e) {
 /// Stores `rule` and answers 200 with its body.
 void put_rule(const exchange_ptr& ex, pricing_rule rule) {
   ex->run(auth_mode::admin, [rule](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+    auto* book = e->svc.runtime.pricing();
     call_store<bool>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
-        [rule](store& s) { return s.put_pricing_rule(rule); },
+        [rule, book](store& s) {
+          bool created = s.put_pricing_rule(rule);
+          if (book) book->refresh();
+          return created;
+        },
         [e, finish, body = rule.body](std::optional<bool> ok) {
           if (!ok) return finish(unavailable(e));
           finish(json_response(200, body));
@@ -39,7 +45,11 @@ void delete_rule(const exchange_ptr& ex, const std::string& kind, const char* wh
                                              finish_fn finish) {
     call_store<bool>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
-        [kind, id](store& s) { return s.delete_pricing_rule(kind, id); },
+        [kind, id, book = e->svc.runtime.pricing()](store& s) {
+          bool deleted = s.delete_pricing_rule(kind, id);
+          if (book) book->refresh();
+          return deleted;
+        },
         [e, finish, what](std::optional<bool> deleted) {
           if (!deleted) return finish(unavailable(e));
           if (!*deleted)

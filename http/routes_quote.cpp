@@ -6,6 +6,7 @@
 #include <cctype>
 #include <map>
 
+#include "actors/pricing_book.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "domain/catalog.hpp"
@@ -109,12 +110,13 @@ void create_discount(const exchange_ptr& ex) {
   ex->run(auth_mode::admin, [rule](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     call_store<int>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
-        [rule](store& s) {
+        [rule, book = e->svc.runtime.pricing()](store& s) {
           if (!rule.code.empty()) {
             for (const auto& r : s.list_pricing_rules("discount"))
               if (r.code == rule.code) return 409;
           }
           s.put_pricing_rule(rule);
+          if (book) book->refresh();
           return 201;
         },
         [e, finish, body = rule.body](std::optional<int> status) {

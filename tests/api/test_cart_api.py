@@ -124,6 +124,7 @@ class CartTest(ServerTest):
         self.assertEqual((body["version"], body["items"][0]["quantity"]), (2, 1))
 
     def test_patch_cart(self):
+        self.c.put("/admin/shipping-methods/std", {"name": "Standard", "price": 0}, headers=ADMIN)
         cart = new_cart(self.c, self.user)
         st, _, body, _ = self.c.patch("/cart/" + cart["id"], {"region": "DE", "metadata": {"note": "gift"}, "shippingMethod": "std"}, headers=self.user)
         self.assertEqual(st, 200)

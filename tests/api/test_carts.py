@@ -278,7 +278,13 @@ class PatchCartTest(ApiTest):
         self.assertErrorField(prob, "metadata")
         self.assertUnchanged()
 
-    def test_patch_shipping_method_is_stored_and_priced_at_zero(self):
+    def test_patch_shipping_method_must_exist_and_is_priced(self):
+        # Shipping methods exist since issue 4: an unknown one is refused, a known one priced.
+        self.assertProblem(self.c.patch(self.path, {"shippingMethod": "no-such-method"}, headers=self.u),
+                           400, "validation_failed")
+        self.assertUnchanged()
+        st = self.c.put("/admin/shipping-methods/express", {"name": "Express", "price": 0}, headers=admin())[0]
+        self.assertEqual(st, 200)
         resp = self.c.patch(self.path, {"shippingMethod": "express"}, headers=self.u)
         self.assertStatus(resp, 200)
         self.assertCart(resp[2], version=2, user_id=self.sub, shipping_method="express")

@@ -133,5 +133,37 @@ class QuoteTest(ServerTest):
         self.assertIsNone(applied[0]["code"])
 
 
+class CartPricingTest(ServerTest):
+    def test_a_cart_and_a_quote_with_the_same_content_give_the_same_totals(self):
+        import uuid
+        from cartd_api import new_cart, put_product
+        pid = put_product(self.c, [{"id": "v1", "price": 1999, "stock": 100}, {"id": "v2", "price": 333, "stock": 100}])
+        region = "US-T" + uuid.uuid4().hex[:1].upper()
+        self.c.put("/admin/tax-rates/" + region, {"rate": "7.25"}, headers=ADMIN)
+        self.c.put("/admin/shipping-methods/ground", {"name": "Ground", "price": 799, "freeOver": 999999}, headers=ADMIN)
+        code = "C" + uuid.uuid4().hex[:8]
+        self.assertEqual(self.c.post("/admin/discounts", {"code": code, "type": "percentage", "value": "15"}, headers=ADMIN)[0], 201)
+        user = new_user()
+        cart = new_cart(self.c, user)["id"]
+        self.c.post("/cart/%s/items" % cart, {"productId": pid, "variantId": "v1", "quantity": 2}, headers=user)
+        self.c.post("/cart/%s/items" % cart, {"productId": pid, "variantId": "v2", "quantity": 5}, headers=user)
+        self.assertProblem(self.c.patch("/cart/" + cart, {"discountCodes": ["NOPE"]}, headers=user), 422, "invalid_discount_code")
+        self.assertProblem(self.c.patch("/cart/" + cart, {"shippingMethod": "teleport"}, headers=user), 400, "validation_failed")
+        st, _, body, raw = self.c.patch("/cart/" + cart, {"discountCodes": [code.lower()], "region": region, "shippingMethod": "ground"}, headers=user)
+        self.assertEqual(st, 200, raw)
+        totals = body["totals"]
+        self.assertGreater(totals["discountTotal"], 0)
+        self.assertGreater(totals["taxTotal"], 0)
+        self.assertEqual(totals["shippingTotal"], 799)
+        self.assertEqual(totals["taxRate"], "7.25")
+        st, _, quote, raw = self.c.post("/pricing/calculate", {
+            "currency": "USD", "region": region, "shippingMethod": "ground", "discountCodes": [code],
+            "items": [{"productId": pid, "variantId": "v1", "quantity": 2}, {"productId": pid, "variantId": "v2", "quantity": 5}]})
+        self.assertEqual(st, 200, raw)
+        for k in ("subtotal", "discountTotal", "taxTotal", "shippingTotal", "total"):
+            self.assertEqual(totals[k], quote[k], k)
+        self.assertEqual(self.c.get("/cart/%s/totals" % cart, headers=user)[2]["total"], quote["total"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -93,7 +93,7 @@ TEST(cart, a_cart_that_is_not_active_refuses_changes) {
   c.status = cart_status::merged;
   EXPECT_EQ(add_item(c, offer("red", 1), 1, {}, item_id{"x"}, t0).error().code,
             error_code::cart_not_active);
-  EXPECT_EQ(patch_cart(c, cart_patch{}, t0).error().code, error_code::cart_not_active);
+  EXPECT_EQ(patch_cart(c, cart_patch{}, nullptr, nullptr, t0).error().code, error_code::cart_not_active);
 }
 
 TEST(cart, if_match_must_equal_the_version) {
@@ -103,12 +103,25 @@ TEST(cart, if_match_must_equal_the_version) {
   EXPECT_EQ(check_version(c, c.version - 1)->code, error_code::version_mismatch);
 }
 
-TEST(cart, discount_codes_are_refused_until_discounts_exist) {
+TEST(cart, discount_codes_are_checked_and_kept_once_each) {
+  code_check only_save10 = [](const std::string& code, const cart&) -> std::optional<std::string> {
+    if (code == "SAVE10" || code == "save10") return std::nullopt;
+    return "unknown discount code " + code;
+  };
+  shipping_check none = [](const std::string&) { return false; };
   cart_patch p;
-  p.discount_codes = std::vector<std::string>{"SAVE10"};
-  EXPECT_EQ(patch_cart(fresh(), p, t0).error().code, error_code::invalid_discount_code);
-  p.discount_codes = std::vector<std::string>{};
-  EXPECT_TRUE(patch_cart(fresh(), p, t0).ok());
+  p.discount_codes = std::vector<std::string>{"NOPE"};
+  auto refused = patch_cart(fresh(), p, only_save10, none, t0);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, error_code::invalid_discount_code);
+  EXPECT_NE(refused.error().detail.find("NOPE"), std::string::npos);
+  p.discount_codes = std::vector<std::string>{"SAVE10", "save10"};
+  auto kept = patch_cart(fresh(), p, only_save10, none, t0);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->discount_codes, std::vector<std::string>{"SAVE10"});
+  cart_patch ship;
+  ship.shipping_method = "teleport";
+  EXPECT_EQ(patch_cart(fresh(), ship, only_save10, none, t0).error().code, error_code::validation_failed);
 }
 
 struct merge_case {
