@@ -246,13 +246,8 @@ void dispatch(self_ptr self, cart_request req, reply_fn done, int attempt) {
   if (auto* r = std::get_if<remove_item_cmd>(&req.command))
     return apply(self, req, remove_item(cur, r->item, now), done, attempt);
   if (auto* p = std::get_if<patch_cart_cmd>(&req.command)) {
-    auto rules = st.deps.pricing ? st.deps.pricing->current()
-                                 : std::make_shared<const pricing_rules>();
-    code_check refuse = [rules, now](const std::string& code, const cart& c) {
-      return pricing_book::refuse_code(code, c, *rules, now);
-    };
-    shipping_check known = [rules](const std::string& id) { return rules->shipping.count(id) > 0; };
-    return apply(self, req, patch_cart(cur, p->patch, refuse, known, now), done, attempt);
+    auto rules = st.deps.pricing ? st.deps.pricing->current() : nullptr;
+    return apply(self, req, pricing_book::patch(cur, p->patch, rules, now), done, attempt);
   }
   if (std::holds_alternative<delete_cart_cmd>(req.command))
     return apply(self, req, delete_cart(cur, now), done, attempt);

@@ -80,6 +80,16 @@ pricing_request pricing_book::request_for(const cart& c, const pricing_rules& ru
   return r;
 }
 
+result<cart> pricing_book::patch(const cart& c, const cart_patch& p,
+                                 std::shared_ptr<const pricing_rules> rules, std::int64_t now_ms) {
+  if (!rules) rules = std::make_shared<const pricing_rules>();
+  code_check refuse = [rules, now_ms](const std::string& code, const cart& target) {
+    return refuse_code(code, target, *rules, now_ms);
+  };
+  shipping_check known = [rules](const std::string& id) { return rules->shipping.count(id) > 0; };
+  return patch_cart(c, p, refuse, known, now_ms);
+}
+
 std::optional<std::string> pricing_book::refuse_code(const std::string& code, const cart& c,
                                                      const pricing_rules& rules,
                                                      std::int64_t now_ms) {

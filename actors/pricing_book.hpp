@@ -43,6 +43,10 @@ class pricing_book {
   /// Why `code` cannot apply to `c` now, or nothing when it can.
   static std::optional<std::string> refuse_code(const std::string& code, const cart& c,
                                                 const pricing_rules& rules, std::int64_t now_ms);
+  /// A cart patch under `rules` (null: none): the same checks and totals for a PATCH of a cart
+  /// and for a quote, so both answer alike.
+  static result<cart> patch(const cart& c, const cart_patch& p,
+                            std::shared_ptr<const pricing_rules> rules, std::int64_t now_ms);
 
  private:
   void run();

@@ -37,13 +37,6 @@ bool valid_code(const std::string& c) {
   });
 }
 
-struct quote_inputs {
-  std::map<std::string, product> products;
-  std::vector<pricing_rule> discounts;
-  std::vector<pricing_rule> taxes;
-  std::vector<pricing_rule> shipping;
-};
-
 }  // namespace
 
 void create_discount(const exchange_ptr& ex) {
@@ -156,12 +149,14 @@ void calculate_quote(const exchange_ptr& ex) {
   if (!ex->authenticate(auth_mode::optional)) return;
   body_reader body(ex->req.body);
   if (body.error()) return ex->fail(*body.error());
-  pricing_request req;
-  req.currency = body.string("currency", true, 3, 3).value_or("");
-  auto region = body.string("region", false, 2, 6);
-  if (region && !is_region(*region)) body.fail("region", "must look like US or US-CA");
+  // The quote is priced as a cart with the same content: same checks, same engine, same rules.
+  cart quoted;
+  quoted.id = cart_id{"quote"};
+  quoted.currency = body.string("currency", true, 3, 3).value_or("");
+  cart_patch patch;
+  patch.region = body.string("region", false, 2, 6);
+  if (patch.region && !is_region(*patch.region)) body.fail("region", "must look like US or US-CA");
   auto items = body.objects("items", true, 1, 100);
-  std::vector<std::pair<std::string, std::string>> wanted;
   int n = 0;
   for (auto& it : items) {
     auto p = it->string("productId", true, 1, 64);
@@ -169,72 +164,46 @@ void calculate_quote(const exchange_ptr& ex) {
     auto q = it->integer("quantity", true, 1, ex->svc.cfg.cart.max_quantity_per_line);
     for (auto& fe : it->field_errors()) body.field_errors().push_back(fe);
     if (p && v && q) {
-      req.lines.push_back(priced_line{item_id{"line-" + std::to_string(n++)}, product_id{*p}, variant_id{*v},
-                                      static_cast<std::int32_t>(*q), 0});
-      wanted.emplace_back(*p, *v);
+      quoted.items.push_back(cart_item{item_id{"line-" + std::to_string(n++)}, product_id{*p},
+                                       variant_id{*v}, "", static_cast<std::int32_t>(*q), 0, 0});
     }
   }
-  auto codes = body.string_array("discountCodes", false, 20, 64).value_or(std::vector<std::string>{});
-  auto ship = body.string("shippingMethod", false, 1, 64);
+  patch.discount_codes = body.string_array("discountCodes", false, 20, 64);
+  patch.shipping_method = body.string("shippingMethod", false, 1, 64);
   if (auto e = body.validation_error()) return ex->fail(*e);
-  ex->run(auth_mode::optional, [req, wanted, codes, region, ship](caf::event_based_actor* self,
-                                                                    exchange_ptr e, finish_fn finish) {
-    call_store<quote_inputs>(
+  ex->run(auth_mode::optional, [quoted, patch](caf::event_based_actor* self, exchange_ptr e,
+                                               finish_fn finish) {
+    std::vector<product_id> wanted;
+    for (const auto& l : quoted.items) wanted.push_back(l.product);
+    call_store<std::map<std::string, product>>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
         [wanted](store& s) {
-          quote_inputs in;
-          for (const auto& [p, v] : wanted)
-            if (!in.products.count(p))
-              if (auto found = s.get_product(product_id{p})) in.products.emplace(p, *found);
-          in.discounts = s.list_pricing_rules("discount");
-          in.taxes = s.list_pricing_rules("tax");
-          in.shipping = s.list_pricing_rules("shipping");
-          return in;
+          std::map<std::string, product> found;
+          for (const auto& p : wanted)
+            if (!found.count(p.value))
+              if (auto got = s.get_product(p)) found.emplace(p.value, *got);
+          return found;
         },
-        [e, finish, req, codes, region, ship](std::optional<quote_inputs> in) mutable {
-          if (!in) return finish(unavailable(e));
+        [e, finish, quoted, patch](std::optional<std::map<std::string, product>> products) mutable {
+          if (!products) return finish(unavailable(e));
           auto fail = [&](error_code c, std::string detail) {
             finish(error_response(make_error(c, std::move(detail)), e->req));
           };
-          req.now_ms = now_ms();
-          for (auto& l : req.lines) {
-            auto it = in->products.find(l.product.value);
-            auto offer = it == in->products.end() ? std::nullopt : offer_for(it->second, l.variant);
+          for (auto& l : quoted.items) {
+            auto it = products->find(l.product.value);
+            auto offer = it == products->end() ? std::nullopt : offer_for(it->second, l.variant);
             if (!offer || !offer->active)
               return fail(error_code::unknown_product, "unknown product " + l.product.value + " variant " + l.variant.value);
-            if (offer->currency != req.currency)
+            if (offer->currency != quoted.currency)
               return fail(error_code::conflict, "product " + l.product.value + " is priced in " + offer->currency);
             l.unit_price = offer->price;
           }
-          for (const auto& r : in->discounts) {
-            auto d = discount_from_rule(r);
-            if (d && d->automatic) req.automatic.push_back(*d);
-          }
-          for (const auto& code : codes) {
-            auto key = lower(code);
-            auto it = std::find_if(in->discounts.begin(), in->discounts.end(),
-                                   [&](const pricing_rule& r) { return r.code == key; });
-            auto d = it == in->discounts.end() ? std::nullopt : discount_from_rule(*it);
-            if (!d) return fail(error_code::invalid_discount_code, "unknown discount code " + code);
-            if (auto why = code_refusal(*d, req)) return fail(error_code::invalid_discount_code, code + ": " + *why);
-            d->automatic = false;
-            req.codes.push_back(*d);
-          }
-          if (region) {
-            for (const auto& r : in->taxes)
-              if (r.id == *region) req.tax = tax_from_rule(r);
-          }
-          if (ship) {
-            for (const auto& r : in->shipping)
-              if (r.id == *ship) req.shipping = shipping_from_rule(r);
-            if (!req.shipping) {
-              auto err = make_error(error_code::validation_failed, "unknown shipping method");
-              err.errors.push_back({"shippingMethod", "no shipping method " + *ship});
-              return finish(error_response(err, e->req));
-            }
-          }
+          auto rules = rules_of(*e);
+          auto now = now_ms();
+          auto priced = pricing_book::patch(quoted, patch, rules, now);
+          if (!priced) return finish(error_response(priced.error(), e->req));
           json_writer w;
-          write_priced_totals(w, price(req));
+          write_priced_totals(w, price(pricing_book::request_for(*priced, rules ? *rules : pricing_rules{}, now)));
           finish(json_response(200, w.str()));
         });
   });

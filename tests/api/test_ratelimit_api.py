@@ -7,6 +7,16 @@ from cartd_api import Server, new_user
 from private_servers import PrivateRedis
 
 
+def redis_status_becomes(client, status, timeout=10):
+    """Polls the detailed health until Redis shows `status`; returns the last answer."""
+    deadline = time.time() + timeout
+    while True:
+        _, _, d, _ = client.get("/health/detailed")
+        if d["components"]["redis"]["status"] == status or time.time() > deadline:
+            return d
+        time.sleep(0.2)
+
+
 def create(client, user):
     st, hdrs, body, _ = client.post("/cart", {}, headers=user)
     return st, hdrs, body
@@ -50,12 +60,7 @@ class SharedLimitTest(unittest.TestCase):
             self.assertEqual((d["status"], d["components"]["redis"]["status"]), ("ok", "ok"))
 
             redis.stop()
-            deadline = time.time() + 10
-            while time.time() < deadline:
-                _, _, d, _ = ca.get("/health/detailed")
-                if d["components"]["redis"]["status"] == "down":
-                    break
-                time.sleep(0.2)
+            d = redis_status_becomes(ca, "down")
             self.assertEqual((d["status"], d["components"]["redis"]["status"]), ("degraded", "down"))
             self.assertEqual(ca.get("/health/ready")[0], 503)
             fresh = new_user()
@@ -64,12 +69,7 @@ class SharedLimitTest(unittest.TestCase):
             self.assertEqual(codes[4], 429)
 
             redis.start()
-            deadline = time.time() + 10
-            while time.time() < deadline:
-                _, _, d, _ = ca.get("/health/detailed")
-                if d["components"]["redis"]["status"] == "ok":
-                    break
-                time.sleep(0.2)
+            d = redis_status_becomes(ca, "ok")
             self.assertEqual(d["status"], "ok")
             self.assertEqual(create(ca, new_user())[0], 201)
         finally:
