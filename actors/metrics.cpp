@@ -103,6 +103,26 @@ metrics::metrics()
                                      .Help("Relay rounds that failed (store or Redis down)"),
                                  *registry_)
                               .Add({})),
+      pricing_in_flight(family(BuildGauge().Name("cartd_pricing_in_flight")
+                                   .Help("Pricing jobs running on the pricing actors"),
+                               *registry_)
+                            .Add({})),
+      pricing_queued(family(BuildGauge().Name("cartd_pricing_queued")
+                                .Help("Pricing jobs admitted and waiting for a pricing actor"),
+                            *registry_)
+                         .Add({})),
+      pricing_rejected(family(BuildCounter().Name("cartd_pricing_rejected_total")
+                                  .Help("Pricing jobs refused because the bulkhead was full (503)"),
+                              *registry_)
+                           .Add({})),
+      pricing_completed(family(BuildCounter().Name("cartd_pricing_completed_total")
+                                   .Help("Pricing jobs finished by the pricing actors"),
+                               *registry_)
+                            .Add({})),
+      pricing_seconds(family(BuildHistogram().Name("cartd_pricing_seconds")
+                                 .Help("Time one pricing job ran, queueing excluded"),
+                             *registry_)
+                          .Add({}, latency_buckets())),
       carts_created(family(BuildCounter().Name("cartd_carts_created_total")
                                .Help("Carts created"), *registry_)
                         .Add({})),

@@ -51,6 +51,12 @@ class metrics {
   prometheus::Counter& outbox_published;
   prometheus::Gauge& outbox_waiting;
   prometheus::Counter& outbox_relay_errors;
+  // Pricing bulkhead.
+  prometheus::Gauge& pricing_in_flight;
+  prometheus::Gauge& pricing_queued;
+  prometheus::Counter& pricing_rejected;
+  prometheus::Counter& pricing_completed;
+  prometheus::Histogram& pricing_seconds;
   // Business figures.
   prometheus::Counter& carts_created;
   prometheus::Counter& items_added;

@@ -14,6 +14,8 @@
 
 namespace cartd {
 
+class pricing_pool;
+
 class node_runtime {
  public:
   /// `pricing` may be null (no pricing rules: tests of carts alone).
@@ -30,6 +32,8 @@ class node_runtime {
   metrics& stats() { return metrics_; }
   catalog_cache& catalog() { return catalog_; }
   pricing_book* pricing() { return pricing_; }
+  /// The pricing bulkhead (quotes, GET /cart/{id}/totals).
+  pricing_pool& pricing_workers() { return *pricing_pool_; }
   store& db() { return store_; }
   const config& settings() const { return cfg_; }
 
@@ -46,6 +50,7 @@ class node_runtime {
   pricing_book* pricing_;
   std::shared_ptr<registry_stats> stats_ = std::make_shared<registry_stats>();
   caf::actor store_pool_;
+  std::unique_ptr<pricing_pool> pricing_pool_;
   caf::actor writer_;
   caf::actor registry_;
 };

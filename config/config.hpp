@@ -43,6 +43,10 @@ struct config {
     millis abandon_after{24LL * 3600 * 1000};
     millis expire_after{30LL * 24 * 3600 * 1000};
   } cart;
+  struct pricing_section {
+    int workers = 2;       ///< pricing actors (detached: a thread each), the bulkhead's size
+    int queue_max = 256;   ///< jobs waiting beyond the workers; more are refused with 503
+  } pricing;
   struct catalog_section {
     millis cache_ttl{2000};  ///< 0 disables the in-process product cache
   } catalog;

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/pricing_book.hpp"
+#include "actors/pricing_pool.hpp"
 #include "actors/system.hpp"
 #include "http/render.hpp"
 #include "http/service.hpp"
@@ -60,13 +61,30 @@ http_response render_reply(const cart_reply& r, const http_request& req, int ok_
   return resp;
 }
 
+/// Answers `r`; a totals view is priced in the pricing bulkhead (503 when it is full). Only
+/// reads ask for totals, so answering from a pricing actor's thread is safe (no idempotency
+/// record to write on the caller's actor).
+void answer(const exchange_ptr& ex, const cart_reply& r, int ok_status, cart_view view,
+            const finish_fn& finish) {
+  if (view != cart_view::totals || !r.ok) {
+    auto rules = rules_of(*ex);
+    return finish(render_reply(r, ex->req, ok_status, view, rules.get()));
+  }
+  bool admitted = ex->svc.runtime.pricing_workers().submit([ex, r, ok_status, view] {
+    auto rules = rules_of(*ex);
+    ex->respond(render_reply(r, ex->req, ok_status, view, rules.get()));
+  });
+  if (!admitted)
+    finish(error_response(make_error(error_code::unavailable, "pricing is busy"), ex->req));
+}
+
 class exchange_sink final : public cart_reply_sink {
  public:
   exchange_sink(exchange_ptr ex, int ok_status, cart_view view)
       : ex_(std::move(ex)), ok_status_(ok_status), view_(view) {}
   void deliver(cart_reply r) override {
-    auto rules = rules_of(*ex_);
-    ex_->respond(render_reply(r, ex_->req, ok_status_, view_, rules.get()));
+    auto ex = ex_;
+    answer(ex_, r, ok_status_, view_, [ex](http_response resp) { ex->respond(std::move(resp)); });
   }
 
  private:
@@ -107,10 +125,7 @@ void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish
               cart_request req, int ok_status, cart_view view) {
   self->request(ex->svc.runtime.registry(), ex->svc.cfg.http.request_timeout, std::move(req))
       .then(
-          [ex, finish, ok_status, view](cart_reply& r) {
-            auto rules = rules_of(*ex);
-            finish(render_reply(r, ex->req, ok_status, view, rules.get()));
-          },
+          [ex, finish, ok_status, view](cart_reply& r) { answer(ex, r, ok_status, view, finish); },
           [ex, finish](caf::error&) {
             // Timed out, or the cart actor failed with this request in its mailbox.
             finish(error_response(make_error(error_code::unavailable, "cart did not answer"),

@@ -1,8 +1,11 @@
 #include <caf/all.hpp>
 
+#include "actors/pricing_pool.hpp"
+
 #include <chrono>
 
 #include "actors/event_relay.hpp"
+#include "actors/pricing_pool.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "domain/time.hpp"
@@ -120,7 +123,24 @@ void health_detailed(const exchange_ptr& ex) {
           .field("versionConflicts", static_cast<std::int64_t>(m.version_conflicts.Value()))
           .end_object()
           .end_object();
-      w.key("bulkheads").begin_object().end_object();
+      // The pricing bulkhead, at the top (issue 4) and among the bulkheads (DESIGN).
+      auto pf = svc.runtime.pricing_workers().figures();
+      auto write_pricing = [&] {
+        w.begin_object()
+            .field("status", pf.in_flight + pf.queued >= pf.workers + pf.queue_max ? "full" : "ok")
+            .field("workers", pf.workers)
+            .field("queueMax", pf.queue_max)
+            .field("inFlight", pf.in_flight)
+            .field("queued", pf.queued)
+            .field("rejected", pf.rejected)
+            .field("completed", pf.completed)
+            .end_object();
+      };
+      w.key("pricing");
+      write_pricing();
+      w.key("bulkheads").begin_object().key("pricing");
+      write_pricing();
+      w.end_object();
       w.key("circuitBreakers").begin_object().end_object();
       w.key("http").begin_object().field("inFlight", svc.in_flight.load()).end_object();
       w.end_object();

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "actors/pricing_book.hpp"
+#include "actors/pricing_pool.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "domain/catalog.hpp"
@@ -184,7 +185,7 @@ void calculate_quote(const exchange_ptr& ex) {
               if (auto got = s.get_product(p)) found.emplace(p.value, *got);
           return found;
         },
-        [e, finish, quoted, patch](std::optional<std::map<std::string, product>> products) mutable {
+        [self, e, finish, quoted, patch](std::optional<std::map<std::string, product>> products) mutable {
           if (!products) return finish(unavailable(e));
           auto fail = [&](error_code c, std::string detail) {
             finish(error_response(make_error(c, std::move(detail)), e->req));
@@ -198,13 +199,24 @@ void calculate_quote(const exchange_ptr& ex) {
               return fail(error_code::conflict, "product " + l.product.value + " is priced in " + offer->currency);
             l.unit_price = offer->price;
           }
+          // Priced in the pricing bulkhead: a full one answers 503 at once.
           auto rules = rules_of(*e);
-          auto now = now_ms();
-          auto priced = pricing_book::patch(quoted, patch, rules, now);
-          if (!priced) return finish(error_response(priced.error(), e->req));
-          json_writer w;
-          write_priced_totals(w, price(pricing_book::request_for(*priced, rules ? *rules : pricing_rules{}, now)));
-          finish(json_response(200, w.str()));
+          call_pricing<http_response>(
+              self, e->svc.runtime.pricing_workers(), e->svc.cfg.http.request_timeout,
+              [quoted, patch, rules, req = e->req] {
+                auto now = now_ms();
+                auto priced = pricing_book::patch(quoted, patch, rules, now);
+                if (!priced) return error_response(priced.error(), req);
+                json_writer w;
+                write_priced_totals(
+                    w, price(pricing_book::request_for(*priced, rules ? *rules : pricing_rules{}, now)));
+                return json_response(200, w.str());
+              },
+              [e, finish](std::optional<http_response> r) {
+                if (!r) return finish(error_response(make_error(error_code::unavailable, "pricing did not answer"), e->req));
+                finish(std::move(*r));
+              },
+              [e, finish] { finish(error_response(make_error(error_code::unavailable, "pricing is busy"), e->req)); });
         });
   });
 }

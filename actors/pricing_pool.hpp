@@ -1,0 +1,86 @@
+#pragma once
+// The pricing bulkhead: a fixed number of detached pricing actors (a thread each) and a bounded
+// number of admitted jobs. A job that finds every worker busy and the queue full is refused at
+// once (the caller answers 503 with Retry-After), so a flood of quotes cannot take threads or
+// memory from the carts. Quotes and GET /cart/{id}/totals are priced here. A cart change's own
+// answer is priced on the cart's reply path instead: the change has committed by then, and a
+// committed change is always answered.
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace cartd {
+
+class metrics;
+
+struct pricing_job {
+  std::function<void()> run;
+};
+
+struct pricing_figures {
+  int workers = 0;
+  int queue_max = 0;
+  std::int64_t in_flight = 0;
+  std::int64_t queued = 0;
+  std::int64_t rejected = 0;
+  std::int64_t completed = 0;
+};
+
+class pricing_pool {
+ public:
+  pricing_pool(caf::actor_system& sys, metrics& m, int workers, int queue_max);
+  pricing_pool(const pricing_pool&) = delete;
+  pricing_pool& operator=(const pricing_pool&) = delete;
+
+  /// Reserves a slot and names the worker to send the job to (the one with the fewest jobs),
+  /// or nothing when the bulkhead is full (counted as rejected). The worker frees the slot.
+  std::optional<caf::actor> admit();
+  /// Admits and sends `job` (its answer travels in its own closure); false when full.
+  bool submit(std::function<void()> job);
+  pricing_figures figures() const;
+  /// Stops the workers (jobs still queued are dropped; their exchanges answer 503).
+  void stop();
+
+ private:
+  struct worker_slot {
+    caf::actor actor;
+    std::atomic<std::int64_t> pending{0};
+  };
+  void started();
+  void finished(worker_slot& w, double seconds);
+
+  metrics& metrics_;
+  int queue_max_;
+  std::vector<std::unique_ptr<worker_slot>> workers_;
+  std::atomic<std::int64_t> admitted_{0};
+  std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<std::int64_t> rejected_{0};
+  std::atomic<std::int64_t> completed_{0};
+};
+
+/// Runs `fn() -> T` on a pricing actor; then `k(std::optional<T>)` on `self`. `full` runs instead
+/// when the bulkhead refuses the job; a timeout or a dead worker gives `k(nullopt)`.
+template <class T, class Self, class Fn, class K, class Full>
+void call_pricing(Self* self, pricing_pool& pool, std::chrono::milliseconds timeout, Fn fn, K k,
+                  Full full) {
+  auto worker = pool.admit();
+  if (!worker) return full();
+  auto out = std::make_shared<std::optional<T>>();
+  pricing_job job{[out, fn = std::move(fn)] { out->emplace(fn()); }};
+  self->request(*worker, timeout, std::move(job))
+      .then([out, k](bool done) mutable { k(done ? std::move(*out) : std::optional<T>{}); },
+            [k](caf::error&) mutable { k(std::optional<T>{}); });
+}
+
+}  // namespace cartd
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cartd::pricing_job)
