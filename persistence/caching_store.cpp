@@ -94,12 +94,27 @@ class caching_store final : public store {
   }
   std::vector<outbox_row> fetch_outbox(int limit) override { return inner_->fetch_outbox(limit); }
   bool hold_relay_lease() override { return inner_->hold_relay_lease(); }
-  bool put_pricing_rule(const pricing_rule& r) override { return inner_->put_pricing_rule(r); }
+  // Pricing rules: one cached list per kind, read by every node's pricing book each second, so
+  // the rules reach the store only after an admin write (which retires the list at once).
+  bool put_pricing_rule(const pricing_rule& r) override {
+    bool created = inner_->put_pricing_rule(r);
+    invalidate("cartd:pricing:" + r.kind);
+    return created;
+  }
   std::vector<pricing_rule> list_pricing_rules(const std::string& kind) override {
-    return inner_->list_pricing_rules(kind);
+    auto key = "cartd:pricing:" + kind;
+    std::string gen_seen, epoch_seen;
+    if (auto hit = lookup(key, gen_seen, epoch_seen)) {
+      if (auto rules = decode_rules(*hit)) return *rules;
+    }
+    auto rules = inner_->list_pricing_rules(kind);
+    remember(key, encode_rules(rules), gen_seen, epoch_seen);
+    return rules;
   }
   bool delete_pricing_rule(const std::string& kind, const std::string& id) override {
-    return inner_->delete_pricing_rule(kind, id);
+    bool deleted = inner_->delete_pricing_rule(kind, id);
+    invalidate("cartd:pricing:" + kind);
+    return deleted;
   }
   void delete_outbox(const std::vector<std::int64_t>& ids) override {
     inner_->delete_outbox(ids);
@@ -210,6 +225,32 @@ class caching_store final : public store {
     } catch (const std::exception&) {
       return std::nullopt;
     }
+  }
+
+  // A rule's body is JSON, which never holds the separators (control characters are escaped).
+  static std::string encode_rules(const std::vector<pricing_rule>& rules) {
+    std::string out = "v1";
+    for (const auto& r : rules) {
+      out += "\x1e" + r.kind + "\x1f" + r.id + "\x1f" + r.code + "\x1f" + std::to_string(r.seq) +
+             "\x1f" + std::to_string(r.used) + "\x1f" + r.body;
+    }
+    return out;
+  }
+
+  static std::optional<std::vector<pricing_rule>> decode_rules(const std::string& s) {
+    auto records = split(s, '\x1e');
+    if (records[0] != "v1") return std::nullopt;
+    std::vector<pricing_rule> out;
+    try {
+      for (std::size_t i = 1; i < records.size(); ++i) {
+        auto f = split(records[i], '\x1f');
+        if (f.size() != 6) return std::nullopt;
+        out.push_back(pricing_rule{f[0], f[1], f[2], f[5], std::stoll(f[3]), std::stoll(f[4])});
+      }
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    return out;
   }
 
   static std::string encode_session(const session& s) {

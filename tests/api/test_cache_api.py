@@ -49,6 +49,40 @@ class CacheTest(unittest.TestCase):
             redis.destroy()
             pg.destroy()
 
+    def test_pricing_rules_are_read_through_redis_and_retired_by_admin_writes(self):
+        pg, redis = PrivatePostgres(), PrivateRedis()
+        nodes = []
+        try:
+            env = {"CARTD_STORE_URL": pg.url(), "CARTD_REDIS_URL": redis.url()}
+            nodes = [Server(**env), Server(**env)]
+            a, b = nodes[0].client(), nodes[1].client()
+            self.assertEqual(a.put("/admin/tax-rates/US-NY", {"rate": "8.875"}, headers=ADMIN)[0], 200)
+            # Node b's pricing book reads the rules each second, through Redis.
+            deadline = time.time() + 10
+            while time.time() < deadline and not redis.cli("GET", "cartd:pricing:tax").strip():
+                time.sleep(0.2)
+            cached = redis.cli("GET", "cartd:pricing:tax")
+            self.assertIn("8.875", cached)
+            body = {"name": "Mug", "currency": "USD", "variants": [{"id": "v", "price": 1000, "stock": 5}]}
+            self.assertEqual(a.put("/admin/products/mug", body, headers=ADMIN)[0], 201)
+            quote = {"currency": "USD", "region": "US-NY", "items": [{"productId": "mug", "variantId": "v", "quantity": 1}]}
+            deadline = time.time() + 10  # node b's book refreshes each second
+            while time.time() < deadline and b.post("/pricing/calculate", quote)[2]["taxTotal"] != 89:
+                time.sleep(0.2)
+            self.assertEqual(b.post("/pricing/calculate", quote)[2]["taxTotal"], 89)
+            # A write on node a retires the cached list; node b prices with the new rate soon after.
+            self.assertEqual(a.put("/admin/tax-rates/US-NY", {"rate": "4"}, headers=ADMIN)[0], 200)
+            deadline = time.time() + 10
+            while time.time() < deadline and b.post("/pricing/calculate", quote)[2]["taxTotal"] != 40:
+                time.sleep(0.2)
+            self.assertEqual(b.post("/pricing/calculate", quote)[2]["taxTotal"], 40)
+            self.assertEqual(a.post("/pricing/calculate", quote)[2]["taxTotal"], 40)
+        finally:
+            for n in nodes:
+                self.assertEqual(n.stop(), 0)
+            redis.destroy()
+            pg.destroy()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
