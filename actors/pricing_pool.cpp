@@ -52,7 +52,10 @@ std::optional<caf::actor> pricing_pool::admit() {
     auto p = w->pending.load();
     if (p < fewest) fewest = p, best = w.get();
   }
-  if (!best) return std::nullopt;  // unreachable: workers_ is not empty
+  if (!best || !best->actor) {  // stopped (or no worker at all)
+    admitted_--;
+    return std::nullopt;
+  }
   best->pending++;
   metrics_.pricing_queued.Increment();
   return best->actor;
@@ -95,6 +98,9 @@ pricing_figures pricing_pool::figures() const {
 void pricing_pool::stop() {
   for (auto& w : workers_) {
     if (w->actor) caf::anon_send_exit(w->actor, caf::exit_reason::user_shutdown);
+    // Drop the handles now: the last reference to an actor must go before its actor system
+    // does (called after the HTTP side stopped, so nobody admits a job any more).
+    w->actor = nullptr;
   }
 }
 

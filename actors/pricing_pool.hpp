@@ -47,7 +47,8 @@ class pricing_pool {
   /// Admits and sends `job` (its answer travels in its own closure); false when full.
   bool submit(std::function<void()> job);
   pricing_figures figures() const;
-  /// Stops the workers (jobs still queued are dropped; their exchanges answer 503).
+  /// Stops the workers and drops their handles, before the actor system goes (jobs still
+  /// queued are dropped; their exchanges answer 503). No job may be admitted afterwards.
   void stop();
 
  private:
