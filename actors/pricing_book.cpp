@@ -67,7 +67,8 @@ pricing_request pricing_book::request_for(const cart& c, const pricing_rules& ru
   for (const auto& code : c.discount_codes) {
     auto key = lower(code);
     for (const auto& d : rules.discounts) {
-      if (!d.code.empty() && lower(d.code) == key) {
+      // An automatic promotion that also has a code applies once, as a promotion.
+      if (!d.code.empty() && !d.automatic && lower(d.code) == key) {
         auto coded = d;
         coded.automatic = false;
         r.codes.push_back(coded);
