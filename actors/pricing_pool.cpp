@@ -77,11 +77,11 @@ void pricing_pool::started() {
 void pricing_pool::finished(worker_slot& w, double seconds) {
   metrics_.pricing_seconds.Observe(seconds);
   metrics_.pricing_in_flight.Decrement();
-  metrics_.pricing_completed.Increment();
-  completed_++;
   in_flight_--;
   w.pending--;
-  admitted_--;
+  admitted_--;  // the slot is free before the job counts as completed
+  metrics_.pricing_completed.Increment();
+  completed_++;
 }
 
 pricing_figures pricing_pool::figures() const {

@@ -83,6 +83,7 @@ TEST_F(pricing_bulkhead, refuses_beyond_workers_plus_queue_and_runs_every_admitt
   while (pool.figures().completed < 6) std::this_thread::yield();
   EXPECT_EQ(ran.load(), 6);
   pool.stop();
+  sys_.await_all_actors_done();  // the workers use the pool until they are gone
 }
 
 TEST_F(pricing_bulkhead, a_zero_queue_admits_only_as_many_as_workers) {
@@ -95,6 +96,7 @@ TEST_F(pricing_bulkhead, a_zero_queue_admits_only_as_many_as_workers) {
   while (pool.figures().completed < 1) std::this_thread::yield();
   EXPECT_TRUE(pool.submit([] {}));
   pool.stop();
+  sys_.await_all_actors_done();  // the workers use the pool until they are gone
 }
 
 TEST_F(pricing_bulkhead, call_pricing_answers_on_the_caller_and_reports_a_full_pool) {
@@ -126,6 +128,7 @@ TEST_F(pricing_bulkhead, call_pricing_answers_on_the_caller_and_reports_a_full_p
   while (!done) std::this_thread::yield();
   EXPECT_EQ(answer.load(), 42);
   pool.stop();
+  sys_.await_all_actors_done();  // the workers use the pool until they are gone
 }
 
 }  // namespace
