@@ -33,6 +33,7 @@ struct pricing_figures {
   std::int64_t queued = 0;
   std::int64_t rejected = 0;
   std::int64_t completed = 0;
+  bool full() const { return in_flight + queued >= workers + queue_max; }
 };
 
 class pricing_pool {

@@ -1,7 +1,5 @@
 #include <caf/all.hpp>
 
-#include "actors/pricing_pool.hpp"
-
 #include <chrono>
 
 #include "actors/event_relay.hpp"
@@ -127,7 +125,7 @@ void health_detailed(const exchange_ptr& ex) {
       auto pf = svc.runtime.pricing_workers().figures();
       auto write_pricing = [&] {
         w.begin_object()
-            .field("status", pf.in_flight + pf.queued >= pf.workers + pf.queue_max ? "full" : "ok")
+            .field("status", pf.full() ? "full" : "ok")
             .field("workers", pf.workers)
             .field("queueMax", pf.queue_max)
             .field("inFlight", pf.in_flight)

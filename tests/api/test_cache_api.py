@@ -1,6 +1,7 @@
 """Redis as cache-aside for catalog reads and session lookups, shared by two nodes on one
 PostgreSQL: a write on one node is seen by the other at once, and Redis going away changes
 nothing but speed."""
+import contextlib
 import subprocess
 import time
 import unittest
@@ -9,14 +10,25 @@ from cartd_api import ADMIN, Server, new_session
 from private_servers import PrivatePostgres, PrivateRedis
 
 
+@contextlib.contextmanager
+def two_nodes(test):
+    """Two cartd nodes on one private PostgreSQL and one private Redis: (a, b, redis)."""
+    pg, redis = PrivatePostgres(), PrivateRedis()
+    nodes = []
+    try:
+        env = {"CARTD_STORE_URL": pg.url(), "CARTD_REDIS_URL": redis.url()}
+        nodes = [Server(**env), Server(**env)]
+        yield nodes[0].client(), nodes[1].client(), redis
+    finally:
+        for n in nodes:
+            test.assertEqual(n.stop(), 0)
+        redis.destroy()
+        pg.destroy()
+
+
 class CacheTest(unittest.TestCase):
     def test_two_nodes_never_serve_a_value_past_its_invalidation(self):
-        pg, redis = PrivatePostgres(), PrivateRedis()
-        nodes = []
-        try:
-            env = {"CARTD_STORE_URL": pg.url(), "CARTD_REDIS_URL": redis.url()}
-            nodes = [Server(**env), Server(**env)]
-            a, b = nodes[0].client(), nodes[1].client()
+        with two_nodes(self) as (a, b, redis):
             body = {"name": "Mug", "currency": "USD", "variants": [{"id": "v", "price": 100, "stock": 5}]}
             self.assertEqual(a.put("/admin/products/mug", body, headers=ADMIN)[0], 201)
             self.assertEqual(b.get("/products/mug")[2]["variants"][0]["price"], 100)  # cached now
@@ -43,19 +55,9 @@ class CacheTest(unittest.TestCase):
             time.sleep(0.6)  # past the client's reconnect delay
             self.assertEqual(b.get("/products/mug")[2]["variants"][0]["price"], 300)
             self.assertEqual(a.get("/products/mug")[2]["variants"][0]["price"], 300)
-        finally:
-            for n in nodes:
-                self.assertEqual(n.stop(), 0)
-            redis.destroy()
-            pg.destroy()
 
     def test_pricing_rules_are_read_through_redis_and_retired_by_admin_writes(self):
-        pg, redis = PrivatePostgres(), PrivateRedis()
-        nodes = []
-        try:
-            env = {"CARTD_STORE_URL": pg.url(), "CARTD_REDIS_URL": redis.url()}
-            nodes = [Server(**env), Server(**env)]
-            a, b = nodes[0].client(), nodes[1].client()
+        with two_nodes(self) as (a, b, redis):
             self.assertEqual(a.put("/admin/tax-rates/US-NY", {"rate": "8.875"}, headers=ADMIN)[0], 200)
             # Node b's pricing book reads the rules each second, through Redis.
             deadline = time.time() + 10
@@ -77,11 +79,6 @@ class CacheTest(unittest.TestCase):
                 time.sleep(0.2)
             self.assertEqual(b.post("/pricing/calculate", quote)[2]["taxTotal"], 40)
             self.assertEqual(a.post("/pricing/calculate", quote)[2]["taxTotal"], 40)
-        finally:
-            for n in nodes:
-                self.assertEqual(n.stop(), 0)
-            redis.destroy()
-            pg.destroy()
 
 
 if __name__ == "__main__":
