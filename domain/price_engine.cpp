@@ -52,6 +52,7 @@ std::vector<std::int64_t> allocate(std::int64_t amount, const std::vector<std::i
 }
 
 std::optional<std::string> code_refusal(const discount& d, const pricing_request& r) {
+  if (!d.active) return std::string("the code is no longer active");
   if (!in_window(d, r.now_ms)) return std::string("the code is not valid at this time");
   if (d.usage_limit && d.used >= *d.usage_limit) return std::string("the code has been used up");
   if (d.type == discount_type::fixed && d.currency != r.currency)

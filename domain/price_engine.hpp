@@ -25,6 +25,7 @@ struct discount {
   std::int64_t amount = 0;  ///< fixed, in minor units of `currency`
   std::string currency;     ///< fixed only
   bool automatic = false;
+  bool active = true;  ///< false: retired (kept for its history, never applied)
   std::int32_t priority = 0;
   std::int64_t min_subtotal = 0;
   std::vector<product_id> product_ids;  ///< empty: every line

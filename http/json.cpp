@@ -223,6 +223,13 @@ std::vector<std::unique_ptr<body_reader>> body_reader::objects(const char* key, 
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> body_reader::members() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (error_) return out;
+  for (auto field : impl_->obj) out.emplace_back(std::string(field.key), simdjson::to_string(field.value));
+  return out;
+}
+
 std::optional<domain_error> body_reader::validation_error() const {
   if (errors_.empty()) return std::nullopt;
   domain_error e = make_error(error_code::validation_failed, "the request body is invalid");

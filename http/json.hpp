@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "domain/errors.hpp"
@@ -71,6 +72,10 @@ class body_reader {
                                                        std::size_t max_len);
   /// An object field as minified JSON text, at most `max_bytes`.
   std::optional<std::string> object_json(const char* key, bool required, std::size_t max_bytes);
+
+  /// Every top-level member as (key, minified JSON value), in body order (a PATCH merges
+  /// these over a stored body).
+  std::vector<std::pair<std::string, std::string>> members() const;
 
   struct element_list;
   /// An array of objects, each read by its own body_reader (errors are prefixed `key[i].`).

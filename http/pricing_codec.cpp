@@ -31,7 +31,7 @@ std::optional<discount> discount_from_rule(const pricing_rule& r) {
   if (auto s = b.string("startsAt", false, 1, 40)) d.starts_at_ms = parse_rfc3339(*s);
   if (auto e = b.string("endsAt", false, 1, 40)) d.ends_at_ms = parse_rfc3339(*e);
   if (auto u = b.integer("usageLimit", false, 0, max_amount)) d.usage_limit = *u;
-  if (!b.boolean("active", false).value_or(true)) d.ends_at_ms = 0;  // retired
+  d.active = b.boolean("active", false).value_or(true);
   d.used = r.used;
   d.created_seq = r.seq;
   return d;

@@ -25,6 +25,8 @@ const std::vector<route>& route_table() {
       {"GET", "/api/v1/cart/{cartId}/totals", cart_totals},
       {"POST", "/api/v1/cart/{cartId}/merge", merge_cart_route},
       {"POST", "/api/v1/admin/discounts", create_discount},
+      {"PATCH", "/api/v1/admin/discounts/{discountId}", patch_discount},
+      {"DELETE", "/api/v1/admin/discounts/{discountId}", delete_discount},
       {"GET", "/api/v1/pricing/discounts", list_discounts},
       {"POST", "/api/v1/pricing/calculate", calculate_quote},
       {"PUT", "/api/v1/admin/tax-rates/{region}", put_tax_rate},

@@ -26,6 +26,8 @@ void cart_totals(const exchange_ptr& ex);
 void merge_cart_route(const exchange_ptr& ex);
 
 void create_discount(const exchange_ptr& ex);
+void patch_discount(const exchange_ptr& ex);
+void delete_discount(const exchange_ptr& ex);
 void list_discounts(const exchange_ptr& ex);
 void calculate_quote(const exchange_ptr& ex);
 void put_tax_rate(const exchange_ptr& ex);

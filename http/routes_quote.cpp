@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <map>
+#include <mutex>
 
 #include "actors/pricing_book.hpp"
 #include "actors/pricing_pool.hpp"
@@ -40,17 +42,23 @@ bool valid_code(const std::string& c) {
 
 }  // namespace
 
-void create_discount(const exchange_ptr& ex) {
-  if (!ex->authenticate(auth_mode::admin)) return;
-  body_reader body(ex->req.body);
-  if (body.error()) return ex->fail(*body.error());
+namespace {
+
+/// A discount as its API JSON (what POST answers and the store keeps), read from a POST body
+/// or from a stored discount with a PATCH merged over it: one set of checks for both. Field
+/// errors are collected in `body`.
+struct discount_draft {
+  std::string json;
+  std::string code;  ///< lower-cased, empty: none
+};
+
+discount_draft read_discount(body_reader& body, const std::string& id) {
   auto code = body.string("code", false, 1, 64);
   if (code && !valid_code(*code)) body.fail("code", "letters, digits, - and _ only");
   auto type = body.string("type", true, 1, 16);
   if (type && *type != "percentage" && *type != "fixed") body.fail("type", "must be percentage or fixed");
   json_writer w;
   w.begin_object();
-  std::string id = new_uuid_v7(now_ms());
   w.field("id", id);
   w.key("code").value_or_null(code.value_or(""));
   w.field("type", type.value_or(""));
@@ -96,29 +104,145 @@ void create_discount(const exchange_ptr& ex) {
   auto limit = body.integer("usageLimit", false, 1, max_amount);
   w.key("usageLimit");
   if (limit) w.value(*limit); else w.null();
-  w.field("active", true);
+  w.field("active", body.boolean("active", false).value_or(true));
   w.end_object();
   if (!code && !automatic) body.fail("code", "a discount without a code must be automatic");
-  if (auto e = body.validation_error()) return ex->fail(*e);
-  pricing_rule rule{"discount", id, code ? lower(*code) : "", w.str()};
-  ex->run(auth_mode::admin, [rule](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
-    call_store<int>(
+  return discount_draft{w.str(), code ? lower(*code) : ""};
+}
+
+/// Discount writes on this node one at a time, so two PATCHes of one discount cannot each
+/// merge over the same stored body and lose the other's fields (nodes are not serialised:
+/// the last write across nodes wins, whole).
+std::mutex discount_writes;
+
+http_response no_content() {
+  http_response r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+/// The outcome of a discount write, computed on a store worker.
+struct discount_write {
+  int status = 200;
+  std::string body;                  ///< 200/201: the discount's JSON
+  std::optional<domain_error> error;  ///< 400
+};
+
+std::optional<pricing_rule> find_discount(store& s, const std::string& id) {
+  for (auto& r : s.list_pricing_rules("discount"))
+    if (r.id == id) return r;
+  return std::nullopt;
+}
+
+bool code_taken(store& s, const std::string& code, const std::string& by_other_than) {
+  if (code.empty()) return false;
+  for (const auto& r : s.list_pricing_rules("discount"))
+    if (r.code == code && r.id != by_other_than) return true;
+  return false;
+}
+
+/// Stores a discount write and answers it: 409 and 404 as problems, 204 without a body.
+void write_discount(const exchange_ptr& ex, std::function<discount_write(store&)> action) {
+  ex->run(auth_mode::admin, [action](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+    call_store<discount_write>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
-        [rule, book = e->svc.runtime.pricing()](store& s) {
-          if (!rule.code.empty()) {
-            for (const auto& r : s.list_pricing_rules("discount"))
-              if (r.code == rule.code) return 409;
-          }
-          s.put_pricing_rule(rule);
-          if (book) book->refresh();
-          return 201;
+        [action, book = e->svc.runtime.pricing()](store& s) {
+          std::lock_guard<std::mutex> one_at_a_time(discount_writes);
+          auto out = action(s);
+          if (out.status < 300 && book) book->refresh();  // this node prices with it at once
+          return out;
         },
-        [e, finish, body = rule.body](std::optional<int> status) {
-          if (!status) return finish(unavailable(e));
-          if (*status == 409)
-            return finish(error_response(make_error(error_code::conflict, "a discount with this code exists"), e->req));
-          finish(json_response(201, body));
+        [e, finish](std::optional<discount_write> out) {
+          if (!out) return finish(unavailable(e));
+          auto problem = [&](error_code c, const char* detail) {
+            finish(error_response(make_error(c, detail), e->req));
+          };
+          switch (out->status) {
+            case 204: return finish(no_content());
+            case 400: return finish(error_response(*out->error, e->req));
+            case 404: return problem(error_code::not_found, "no such discount");
+            case 409: return problem(error_code::conflict, "a discount with this code exists");
+            default: return finish(json_response(out->status, out->body));
+          }
         });
+  });
+}
+
+/// The stored discount's JSON with the PATCH's members in place of its own (a null member
+/// clears the field, as if a POST had left it out).
+std::string merge_members(const std::string& stored,
+                          const std::vector<std::pair<std::string, std::string>>& change) {
+  body_reader base(stored);
+  auto members = base.members();
+  json_writer w;
+  w.begin_object();
+  for (const auto& [k, v] : members) {
+    bool replaced = std::any_of(change.begin(), change.end(), [&](const auto& c) { return c.first == k; });
+    if (!replaced) w.key(k).raw_or_null(v);
+  }
+  for (const auto& [k, v] : change) w.key(k).raw_or_null(v);
+  w.end_object();
+  return w.str();
+}
+
+}  // namespace
+
+void create_discount(const exchange_ptr& ex) {
+  if (!ex->authenticate(auth_mode::admin)) return;
+  body_reader body(ex->req.body);
+  if (body.error()) return ex->fail(*body.error());
+  auto id = new_uuid_v7(now_ms());
+  auto draft = read_discount(body, id);
+  if (auto e = body.validation_error()) return ex->fail(*e);
+  pricing_rule rule{"discount", id, draft.code, draft.json};
+  write_discount(ex, [rule](store& s) {
+    if (code_taken(s, rule.code, rule.id)) return discount_write{409, {}, {}};
+    s.put_pricing_rule(rule);
+    return discount_write{201, rule.body, {}};
+  });
+}
+
+void patch_discount(const exchange_ptr& ex) {
+  if (!ex->authenticate(auth_mode::admin)) return;
+  body_reader body(ex->req.body);
+  if (body.error()) return ex->fail(*body.error());
+  auto change = body.members();
+  std::optional<std::string> type;
+  if (body.has("type")) {
+    type = body.string("type", false, 1, 16);
+    if (auto e = body.validation_error()) return ex->fail(*e);
+  }
+  auto id = ex->param(0);
+  write_discount(ex, [id, change, type](store& s) {
+    auto stored = find_discount(s, id);
+    if (!stored) return discount_write{404, {}, {}};
+    std::string stored_type;
+    {
+      body_reader before(stored->body);  // read before the merge: readers share a parser
+      stored_type = before.string("type", true, 1, 16).value_or("");
+    }
+    auto merged = merge_members(stored->body, change);
+    body_reader whole(merged);
+    auto draft = read_discount(whole, id);
+    if (type && *type != stored_type) whole.fail("type", "cannot change; create a new discount instead");
+    if (auto e = whole.validation_error()) return discount_write{400, {}, e};
+    if (code_taken(s, draft.code, id)) return discount_write{409, {}, {}};
+    s.put_pricing_rule(pricing_rule{"discount", id, draft.code, draft.json});
+    return discount_write{200, draft.json, {}};
+  });
+}
+
+void delete_discount(const exchange_ptr& ex) {
+  if (!ex->authenticate(auth_mode::admin)) return;
+  auto id = ex->param(0);
+  // Retired, not removed: orders keep pointing at it and admins still list it.
+  write_discount(ex, [id](store& s) {
+    auto stored = find_discount(s, id);
+    if (!stored) return discount_write{404, {}, {}};
+    auto retired = merge_members(stored->body, {{"active", "false"}});
+    s.put_pricing_rule(pricing_rule{"discount", id, stored->code, retired});
+    return discount_write{204, {}, {}};
   });
 }
 
@@ -135,7 +259,7 @@ void list_discounts(const exchange_ptr& ex) {
           auto now = now_ms();
           for (const auto& r : *rules) {
             auto d = discount_from_rule(r);
-            bool current = d && d->automatic && (!d->starts_at_ms || *d->starts_at_ms <= now) &&
+            bool current = d && d->active && d->automatic && (!d->starts_at_ms || *d->starts_at_ms <= now) &&
                            (!d->ends_at_ms || now < *d->ends_at_ms) &&
                            (!d->usage_limit || d->used < *d->usage_limit);
             if (e->who.admin || current) w.raw_or_null(r.body);  // admins see every discount

@@ -427,7 +427,6 @@ def parse_time(text):
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-@unittest.skip("PATCH/DELETE /admin/discounts/{id} are not built yet (issue 4 open); remove this skip with them")
 class DiscountAdminTest(ServerTest):
     """Every automatic discount made here is limited to its own test's product (productIds),
     so the tests sharing this server do not price each other's carts."""

@@ -13,7 +13,7 @@ BODY_ROUTES = [
     ("POST", "/cart/%s/items" % CART), ("PATCH", "/cart/%s/items/i1" % CART),
     ("POST", "/cart/%s/merge" % CART), ("POST", "/session"), ("PATCH", "/session/s1"),
     ("PUT", "/admin/tax-rates/US-CA"), ("PUT", "/admin/shipping-methods/std"),
-    ("POST", "/admin/discounts"), ("POST", "/pricing/calculate"),
+    ("POST", "/admin/discounts"), ("PATCH", "/admin/discounts/d1"), ("POST", "/pricing/calculate"),
 ]
 
 

@@ -145,6 +145,23 @@ TEST(pricing_engine, a_fixed_discount_never_exceeds_what_is_left_and_totals_stay
   EXPECT_EQ(price(r2).sums.discount_total, 0);
 }
 
+TEST(pricing_engine, a_retired_discount_is_refused_and_takes_nothing) {
+  auto coded = fixed_off("GONE", 100);
+  auto promo = percent_off("promo", "10");
+  coded.active = false;
+  promo.active = false;
+  pricing_request r{"USD", {line("a", "p", 1, 1000)}, {promo}, {coded}, {}, {}, now};
+  auto why = code_refusal(coded, r);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_EQ(*why, "the code is no longer active");
+  auto p = price(r);
+  EXPECT_EQ(p.sums.discount_total, 0);
+  EXPECT_TRUE(p.applied.empty());
+  promo.active = true;
+  r.automatic = {promo};
+  EXPECT_EQ(price(r).sums.discount_total, 100);
+}
+
 TEST(pricing_engine, shipping_is_free_over_its_threshold_after_discounts) {
   shipping_method ship{"std", "Standard", 499, 5000};
   pricing_request r{"USD", {line("a", "p", 1, 5000)}, {}, {}, {}, ship, now};
