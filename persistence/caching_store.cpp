@@ -116,6 +116,17 @@ class caching_store final : public store {
     invalidate("cartd:pricing:" + kind);
     return deleted;
   }
+  // A use changes `used`, which the cached list carries: retired like an admin write.
+  bool count_discount_use(const std::string& id, std::optional<std::int64_t> limit) override {
+    bool counted = inner_->count_discount_use(id, limit);
+    if (counted) invalidate("cartd:pricing:discount");
+    return counted;
+  }
+  bool release_discount_use(const std::string& id) override {
+    bool released = inner_->release_discount_use(id);
+    if (released) invalidate("cartd:pricing:discount");
+    return released;
+  }
   void delete_outbox(const std::vector<std::int64_t>& ids) override {
     inner_->delete_outbox(ids);
   }

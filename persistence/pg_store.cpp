@@ -167,6 +167,13 @@ constexpr query q_rule_list{
     "SELECT kind, id, code, body, seq, used FROM pricing_rules WHERE kind = $1 ORDER BY seq"};
 constexpr query q_rule_delete{"rule_delete",
                               "DELETE FROM pricing_rules WHERE kind = $1 AND id = $2"};
+constexpr query q_use_discount{
+    "use_discount",
+    "UPDATE pricing_rules SET used = used + 1 WHERE kind = 'discount' AND id = $1"
+    " AND ($2::bigint IS NULL OR used < $2::bigint)"};
+constexpr query q_release_discount{
+    "release_discount",
+    "UPDATE pricing_rules SET used = used - 1 WHERE kind = 'discount' AND id = $1 AND used > 0"};
 constexpr query q_idem_purge{"idem_purge", "DELETE FROM idempotency_keys WHERE expires_at < $1"};
 
 session read_session(const pg::result& r) {
@@ -377,6 +384,18 @@ class pg_store final : public store {
   bool delete_pricing_rule(const std::string& kind, const std::string& id) override {
     auto c = pool_.acquire();
     return c->run(q_rule_delete, {kind, id}).affected() > 0;
+  }
+
+  bool count_discount_use(const std::string& id, std::optional<std::int64_t> limit) override {
+    auto c = pool_.acquire();
+    std::optional<std::string> cap;
+    if (limit) cap = std::to_string(*limit);
+    return c->run(q_use_discount, {id, cap}).affected() > 0;
+  }
+
+  bool release_discount_use(const std::string& id) override {
+    auto c = pool_.acquire();
+    return c->run(q_release_discount, {id}).affected() > 0;
   }
 
   bool hold_relay_lease() override {

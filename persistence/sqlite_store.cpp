@@ -91,6 +91,11 @@ constexpr const char* k_rule_put =
     " code = excluded.code, body = excluded.body";
 constexpr const char* k_rule_list =
     "SELECT kind, id, code, body, seq, used FROM pricing_rules WHERE kind = ?1 ORDER BY seq";
+constexpr const char* k_use_discount =
+    "UPDATE pricing_rules SET used = used + 1 WHERE kind = 'discount' AND id = ?1"
+    " AND (?2 < 0 OR used < ?2)";
+constexpr const char* k_release_discount =
+    "UPDATE pricing_rules SET used = used - 1 WHERE kind = 'discount' AND id = ?1 AND used > 0";
 constexpr const char* k_rule_delete = "DELETE FROM pricing_rules WHERE kind = ?1 AND id = ?2";
 constexpr const char* k_idem_purge = "DELETE FROM idempotency_keys WHERE expires_at < ?1";
 
@@ -328,6 +333,20 @@ class sqlite_store final : public store {
     auto c = pool_.acquire();
     statement st(*c, k_rule_delete);
     st.bind(1, kind).bind(2, id).run();
+    return st.changes() > 0;
+  }
+
+  bool count_discount_use(const std::string& id, std::optional<std::int64_t> limit) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_use_discount);
+    st.bind(1, id).bind(2, limit.value_or(-1)).run();
+    return st.changes() > 0;
+  }
+
+  bool release_discount_use(const std::string& id) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_release_discount);
+    st.bind(1, id).run();
     return st.changes() > 0;
   }
 

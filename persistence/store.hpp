@@ -137,6 +137,12 @@ class store {
   virtual bool put_pricing_rule(const pricing_rule& r) = 0;
   virtual std::vector<pricing_rule> list_pricing_rules(const std::string& kind) = 0;
   virtual bool delete_pricing_rule(const std::string& kind, const std::string& id) = 0;
+  /// Counts one use of a discount, atomically and only while `used < limit` (no limit: always):
+  /// true when counted, false when used up or unknown. Two orders racing for the last use of a
+  /// code: exactly one is counted, on every node. Checkout calls it as it places an order.
+  virtual bool count_discount_use(const std::string& id, std::optional<std::int64_t> limit) = 0;
+  /// Gives one counted use back (an order that failed or was cancelled); never below 0.
+  virtual bool release_discount_use(const std::string& id) = 0;
 
   /// True while this process is the one relay of the outbox (several nodes may share a store;
   /// one relay keeps events in order per cart). Held until the process or its connection ends.

@@ -1,5 +1,5 @@
 """More pricing: quotes equal carts over random content, changing and retiring discounts
-(PATCH/DELETE /admin/discounts/{id}), and the pricing bulkhead (CARTD_PRICING_WORKERS,
+(PATCH/DELETE /admin/discounts/{id}), used-up codes, and the pricing bulkhead (CARTD_PRICING_WORKERS,
 CARTD_PRICING_QUEUE_MAX, 503 with Retry-After, health and metrics figures).
 
 Standard library only. No timing assertions: the machine is shared and noisy.
@@ -884,6 +884,67 @@ class AutomaticCodeTest(ServerTest):
             self.assertEqual(t["discountTotal"], 100, t)
             self.assertEqual([a["id"] for a in t["appliedDiscounts"]], [d["id"]], t)
 
+
+
+class UsageLimitTest(ServerTest):
+    """A code used up in the store (its `used` count at its usageLimit) is refused and takes
+    nothing. Orders are what count uses (checkout, a later issue); here the count is set in the
+    store the server reads, SQLite file or PostgreSQL database, as those orders would leave it."""
+
+    create, patch, code = DiscountAdminTest.create, DiscountAdminTest.patch, DiscountAdminTest.code
+    cart_with, cart_totals, applied = DiscountAdminTest.cart_with, DiscountAdminTest.cart_totals, DiscountAdminTest.applied
+
+    def set_used(self, did, used):
+        url = self.server.env["CARTD_STORE_URL"]
+        sql = "UPDATE pricing_rules SET used = %d WHERE kind = 'discount' AND id = '%s'" % (used, did)
+        if url.startswith("sqlite://"):
+            import sqlite3
+            db = sqlite3.connect(url[len("sqlite://"):], timeout=30)
+            with db:
+                self.assertEqual(db.execute(sql).rowcount, 1)
+            db.close()
+        else:
+            out = subprocess.run(["psql", url, "-qAtc", sql + " RETURNING id"], check=True, capture_output=True)
+            self.assertEqual(out.stdout.decode().strip(), did)
+
+    def refused_within(self, cart, user, code, seconds=10):
+        """The code's PATCH answer once the node's pricing book has read the store (it reads it
+        every second): a loop with a deadline, not a timing assertion."""
+        import time
+        deadline = time.time() + seconds
+        while True:
+            resp = self.c.patch("/cart/" + cart, {"discountCodes": [code]}, headers=user)
+            if resp[0] != 200 or time.time() > deadline:
+                return resp
+            self.c.patch("/cart/" + cart, {"discountCodes": []}, headers=user)
+            time.sleep(0.1)
+
+    def test_a_used_up_code_is_refused_and_takes_nothing_until_its_limit_is_raised(self):
+        code = self.code()
+        d = self.create(code=code, type="fixed", value=100, currency="USD", usageLimit=2)
+        pid, user, cart = self.cart_with(codes=[code])
+        self.assertEqual(self.applied(self.cart_totals(cart, user)["totals"]), {d["id"]: 100})
+        self.set_used(d["id"], 1)  # one use left: still fine
+        _, other_user, other = self.cart_with()
+        self.set_used(d["id"], 2)
+        prob = self.assertProblem(self.refused_within(other, other_user, code), 422, "invalid_discount_code")
+        self.assertIn("used up", prob["detail"])
+        self.assertEqual(self.cart_totals(other, other_user)["discountCodes"], [])  # nothing changed
+        # The cart that holds it keeps the code; it takes nothing now, in the cart and its quote.
+        body = self.cart_totals(cart, user)
+        self.assertEqual([c.lower() for c in body["discountCodes"]], [code.lower()])
+        self.assertEqual((self.applied(body["totals"]), body["totals"]["total"]), ({}, 10000))
+        items = [{"productId": pid, "variantId": "v", "quantity": 1}]
+        self.assertProblem(self.c.post("/pricing/calculate", {"currency": "USD", "items": items,
+                                                              "discountCodes": [code]}), 422, "invalid_discount_code")
+        # The admin raises the limit: it applies again at once (an admin write reloads the node).
+        self.assertEqual(self.patch(d["id"], {"usageLimit": 3})[0], 200)
+        self.assertEqual(self.applied(self.cart_totals(cart, user)["totals"]), {d["id"]: 100})
+        st, _, body, raw = self.c.patch("/cart/" + other, {"discountCodes": [code]}, headers=other_user)
+        self.assertEqual((st, self.applied(body["totals"])), (200, {d["id"]: 100}), raw)
+        # An admin change keeps the count: lowering the limit to the uses made refuses it again.
+        self.assertEqual(self.patch(d["id"], {"usageLimit": 2})[0], 200)
+        self.assertEqual(self.applied(self.cart_totals(cart, user)["totals"]), {})
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

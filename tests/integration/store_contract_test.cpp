@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <ostream>
 
@@ -200,6 +201,49 @@ TEST_P(store_contract, pricing_rules_upsert_list_in_creation_order_and_delete) {
   EXPECT_FALSE(db->delete_pricing_rule("tax", "DE"));
   EXPECT_EQ(db->list_pricing_rules("tax").size(), 1u);
   EXPECT_EQ(db->list_pricing_rules("shipping").size(), 1u);
+}
+
+TEST_P(store_contract, discount_uses_are_counted_up_to_the_limit_and_given_back) {
+  ASSERT_TRUE(db->put_pricing_rule(pricing_rule{"discount", "d1", "save10", "{}"}));
+  ASSERT_TRUE(db->put_pricing_rule(pricing_rule{"discount", "d2", "", "{}"}));
+  ASSERT_TRUE(db->put_pricing_rule(pricing_rule{"tax", "d1", "", "{}"}));  // same id, other kind
+  auto used = [&](const std::string& id) {
+    for (const auto& r : db->list_pricing_rules("discount"))
+      if (r.id == id) return r.used;
+    return std::int64_t{-1};
+  };
+  EXPECT_TRUE(db->count_discount_use("d1", 2));
+  EXPECT_TRUE(db->count_discount_use("d1", 2));
+  EXPECT_FALSE(db->count_discount_use("d1", 2));  // used up
+  EXPECT_EQ(used("d1"), 2);
+  EXPECT_TRUE(db->count_discount_use("d1", 3));  // a raised limit makes room
+  EXPECT_EQ(used("d1"), 3);
+  EXPECT_TRUE(db->count_discount_use("d2", std::nullopt));
+  EXPECT_FALSE(db->count_discount_use("missing", std::nullopt));
+  EXPECT_EQ(db->list_pricing_rules("tax")[0].used, 0);
+  // An admin write keeps the count.
+  ASSERT_FALSE(db->put_pricing_rule(pricing_rule{"discount", "d1", "save10", "{\"value\":\"5\"}"}));
+  EXPECT_EQ(used("d1"), 3);
+  EXPECT_TRUE(db->release_discount_use("d1"));
+  EXPECT_EQ(used("d1"), 2);
+  EXPECT_TRUE(db->release_discount_use("d2"));
+  EXPECT_FALSE(db->release_discount_use("d2"));  // never below 0
+  EXPECT_EQ(used("d2"), 0);
+}
+
+TEST_P(store_contract, racing_orders_never_use_a_discount_beyond_its_limit) {
+  ASSERT_TRUE(db->put_pricing_rule(pricing_rule{"discount", "last5", "", "{}"}));
+  std::atomic<int> counted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10; ++i)
+        if (db->count_discount_use("last5", 5)) ++counted;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(counted.load(), 5);
+  EXPECT_EQ(db->list_pricing_rules("discount")[0].used, 5);
 }
 
 TEST_P(store_contract, claims_of_a_dead_process_of_this_node_are_taken_over) {
