@@ -81,5 +81,33 @@ class CacheTest(unittest.TestCase):
             self.assertEqual(a.post("/pricing/calculate", quote)[2]["taxTotal"], 40)
 
 
+    def test_a_discount_changed_or_retired_on_one_node_prices_so_on_the_other(self):
+        with two_nodes(self) as (a, b, redis):
+            body = {"name": "Mug", "currency": "USD", "variants": [{"id": "v", "price": 1000, "stock": 5}]}
+            self.assertEqual(a.put("/admin/products/mug", body, headers=ADMIN)[0], 201)
+            st, _, d, raw = a.post("/admin/discounts", {"type": "percentage", "value": "10"}, headers=ADMIN)
+            self.assertEqual(st, 201, raw)
+            quote = {"currency": "USD", "items": [{"productId": "mug", "variantId": "v", "quantity": 1}]}
+
+            def b_discount_becomes(amount):
+                deadline = time.time() + 10  # node b's book refreshes each second, through Redis
+                while time.time() < deadline and b.post("/pricing/calculate", quote)[2]["discountTotal"] != amount:
+                    time.sleep(0.2)
+                self.assertEqual(b.post("/pricing/calculate", quote)[2]["discountTotal"], amount)
+
+            b_discount_becomes(100)
+            self.assertIn(d["id"], redis.cli("GET", "cartd:pricing:discount"))
+            self.assertEqual(a.patch("/admin/discounts/" + d["id"], {"value": "25"}, headers=ADMIN)[0], 200)
+            self.assertEqual(a.post("/pricing/calculate", quote)[2]["discountTotal"], 250)  # at once on a
+            b_discount_becomes(250)
+            self.assertEqual(b.delete("/admin/discounts/" + d["id"], headers=ADMIN)[0], 204)
+            self.assertEqual(b.post("/pricing/calculate", quote)[2]["discountTotal"], 0)  # at once on b
+            deadline = time.time() + 10
+            while time.time() < deadline and a.post("/pricing/calculate", quote)[2]["discountTotal"] != 0:
+                time.sleep(0.2)
+            self.assertEqual(a.post("/pricing/calculate", quote)[2]["discountTotal"], 0)
+            st, _, lst, raw = a.get("/pricing/discounts", headers=ADMIN)
+            self.assertEqual([x["active"] for x in lst["items"] if x["id"] == d["id"]], [False], raw)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
