@@ -110,6 +110,13 @@ discount_draft read_discount(body_reader& body, const std::string& id) {
   return discount_draft{w.str(), code ? lower(*code) : ""};
 }
 
+/// A discount as admins see it: its stored JSON and `used`, the orders that used it so far
+/// (kept by the store beside the body; the public listing leaves it out).
+std::string with_used(const std::string& body, std::int64_t used) {
+  if (body.size() < 2 || body.back() != '}') return body;
+  return body.substr(0, body.size() - 1) + ",\"used\":" + std::to_string(used) + "}";
+}
+
 /// Discount writes on this node one at a time, so two PATCHes of one discount cannot each
 /// merge over the same stored body and lose the other's fields (nodes are not serialised:
 /// the last write across nodes wins, whole).
@@ -199,7 +206,7 @@ void create_discount(const exchange_ptr& ex) {
   write_discount(ex, [rule](store& s) {
     if (code_taken(s, rule.code, rule.id)) return discount_write{409, {}, {}};
     s.put_pricing_rule(rule);
-    return discount_write{201, rule.body, {}};
+    return discount_write{201, with_used(rule.body, 0), {}};
   });
 }
 
@@ -229,7 +236,7 @@ void patch_discount(const exchange_ptr& ex) {
     if (auto e = whole.validation_error()) return discount_write{400, {}, e};
     if (code_taken(s, draft.code, id)) return discount_write{409, {}, {}};
     s.put_pricing_rule(pricing_rule{"discount", id, draft.code, draft.json});
-    return discount_write{200, draft.json, {}};
+    return discount_write{200, with_used(draft.json, stored->used), {}};
   });
 }
 
@@ -262,7 +269,8 @@ void list_discounts(const exchange_ptr& ex) {
             bool current = d && d->active && d->automatic && (!d->starts_at_ms || *d->starts_at_ms <= now) &&
                            (!d->ends_at_ms || now < *d->ends_at_ms) &&
                            (!d->usage_limit || d->used < *d->usage_limit);
-            if (e->who.admin || current) w.raw_or_null(r.body);  // admins see every discount
+            if (e->who.admin) w.raw_or_null(with_used(r.body, r.used));  // admins: every one
+            else if (current) w.raw_or_null(r.body);
           }
           w.end_array().end_object();
           finish(json_response(200, w.str()));

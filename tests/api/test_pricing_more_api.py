@@ -919,6 +919,18 @@ class UsageLimitTest(ServerTest):
             self.c.patch("/cart/" + cart, {"discountCodes": []}, headers=user)
             time.sleep(0.1)
 
+    def test_admins_see_the_use_count_and_the_public_does_not(self):
+        d = self.create(type="percentage", value="1", productIds=["p-none-" + uuid.uuid4().hex[:6]])
+        self.assertEqual(d["used"], 0)
+        self.set_used(d["id"], 7)
+        st, _, lst, raw = self.c.get("/pricing/discounts", headers=new_user())
+        public = [x for x in lst["items"] if x["id"] == d["id"]]
+        self.assertEqual(len(public), 1, raw)
+        self.assertNotIn("used", public[0])
+        self.assertEqual(public[0], {k: v for k, v in d.items() if k != "used"})
+        st, _, lst, raw = self.c.get("/pricing/discounts", headers=ADMIN)
+        self.assertEqual([x["used"] for x in lst["items"] if x["id"] == d["id"]], [7], raw)
+
     def test_a_used_up_code_is_refused_and_takes_nothing_until_its_limit_is_raised(self):
         code = self.code()
         d = self.create(code=code, type="fixed", value=100, currency="USD", usageLimit=2)
@@ -927,6 +939,8 @@ class UsageLimitTest(ServerTest):
         self.set_used(d["id"], 1)  # one use left: still fine
         _, other_user, other = self.cart_with()
         self.set_used(d["id"], 2)
+        st, _, lst, raw = self.c.get("/pricing/discounts", headers=ADMIN)  # admins see the count
+        self.assertEqual([x["used"] for x in lst["items"] if x["id"] == d["id"]], [2], raw)
         prob = self.assertProblem(self.refused_within(other, other_user, code), 422, "invalid_discount_code")
         self.assertIn("used up", prob["detail"])
         self.assertEqual(self.cart_totals(other, other_user)["discountCodes"], [])  # nothing changed
@@ -943,7 +957,8 @@ class UsageLimitTest(ServerTest):
         st, _, body, raw = self.c.patch("/cart/" + other, {"discountCodes": [code]}, headers=other_user)
         self.assertEqual((st, self.applied(body["totals"])), (200, {d["id"]: 100}), raw)
         # An admin change keeps the count: lowering the limit to the uses made refuses it again.
-        self.assertEqual(self.patch(d["id"], {"usageLimit": 2})[0], 200)
+        st, _, body, raw = self.patch(d["id"], {"usageLimit": 2})
+        self.assertEqual((st, body["used"], body["usageLimit"]), (200, 2, 2), raw)
         self.assertEqual(self.applied(self.cart_totals(cart, user)["totals"]), {})
 
 if __name__ == "__main__":
