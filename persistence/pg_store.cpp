@@ -57,6 +57,11 @@ CREATE TABLE pricing_rules (
   used bigint NOT NULL DEFAULT 0, PRIMARY KEY (kind, id));
 CREATE UNIQUE INDEX pricing_rules_by_code ON pricing_rules (kind, code) WHERE code IS NOT NULL;
 )sql"},
+      {3, R"sql(
+CREATE INDEX carts_by_updated ON carts (updated_at);
+CREATE TABLE cart_abandonment (
+  cart_id text PRIMARY KEY, idle_since bigint NOT NULL, reported_at bigint NOT NULL);
+)sql"},
   };
   return all;
 }
@@ -174,6 +179,26 @@ constexpr query q_use_discount{
 constexpr query q_release_discount{
     "release_discount",
     "UPDATE pricing_rules SET used = used - 1 WHERE kind = 'discount' AND id = $1 AND used > 0"};
+constexpr query q_idle_report{
+    "idle_report",
+    "WITH c AS (SELECT c.id, c.snapshot, c.updated_at FROM carts c WHERE c.status = 'active'"
+    " AND c.updated_at < $1 AND NOT EXISTS (SELECT 1 FROM cart_abandonment a"
+    " WHERE a.cart_id = c.id AND a.idle_since = c.updated_at) ORDER BY c.updated_at LIMIT $2),"
+    // Two nodes sweeping at once: the second waits on the first's row, then finds the same
+    // spell and leaves it (the WHERE of DO UPDATE), so each spell is returned once.
+    " m AS (INSERT INTO cart_abandonment (cart_id, idle_since, reported_at)"
+    " SELECT id, updated_at, $3::bigint FROM c ON CONFLICT (cart_id) DO UPDATE"
+    " SET idle_since = EXCLUDED.idle_since, reported_at = EXCLUDED.reported_at"
+    " WHERE cart_abandonment.idle_since <> EXCLUDED.idle_since RETURNING cart_id)"
+    " SELECT c.id, c.snapshot FROM c JOIN m ON m.cart_id = c.id"};
+constexpr query q_idle_count{
+    "idle_count", "SELECT count(*) FROM carts WHERE status = 'active' AND updated_at < $1"};
+constexpr query q_purge{
+    "purge_carts",
+    "WITH d AS (DELETE FROM carts WHERE id IN (SELECT id FROM carts WHERE updated_at < $1"
+    " ORDER BY updated_at LIMIT $2) AND updated_at < $1 RETURNING id),"
+    " a AS (DELETE FROM cart_abandonment WHERE cart_id IN (SELECT id FROM d))"
+    " SELECT count(*) FROM d"};
 constexpr query q_idem_purge{"idem_purge", "DELETE FROM idempotency_keys WHERE expires_at < $1"};
 
 session read_session(const pg::result& r) {
@@ -396,6 +421,31 @@ class pg_store final : public store {
   bool release_discount_use(const std::string& id) override {
     auto c = pool_.acquire();
     return c->run(q_release_discount, {id}).affected() > 0;
+  }
+
+  int report_abandoned_carts(std::int64_t idle_before_ms, int limit, bool with_events,
+                             std::int64_t now_ms) override {
+    auto c = pool_.acquire();
+    pg::transaction tx(*c);
+    auto r = c->run(q_idle_report, {num(idle_before_ms), num(limit), num(now_ms)});
+    for (int i = 0; with_events && i < r.rows(); ++i) {
+      auto cart = decode_snapshot(r.text(i, 1));
+      if (!cart) continue;  // an unreadable snapshot: marked, so it is not picked again
+      c->run(q_outbox_insert, {r.text(i, 0), std::string("cart_abandoned"),
+                               encode_event("cart_abandoned", *cart, nullptr, "", now_ms)});
+    }
+    tx.commit();
+    return r.rows();
+  }
+
+  std::int64_t count_idle_carts(std::int64_t idle_before_ms) override {
+    auto c = pool_.acquire();
+    return c->run(q_idle_count, {num(idle_before_ms)}).integer(0, 0);
+  }
+
+  int purge_carts(std::int64_t before_ms, int limit) override {
+    auto c = pool_.acquire();
+    return static_cast<int>(c->run(q_purge, {num(before_ms), num(limit)}).integer(0, 0));
   }
 
   bool hold_relay_lease() override {

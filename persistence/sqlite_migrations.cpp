@@ -45,6 +45,11 @@ CREATE TABLE pricing_rules (
   used INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, id));
 CREATE UNIQUE INDEX pricing_rules_by_code ON pricing_rules (kind, code) WHERE code IS NOT NULL;
 )sql"},
+      {5, R"sql(
+CREATE INDEX carts_by_updated ON carts (updated_at);
+CREATE TABLE cart_abandonment (
+  cart_id TEXT PRIMARY KEY, idle_since INTEGER NOT NULL, reported_at INTEGER NOT NULL);
+)sql"},
   };
   return all;
 }

@@ -144,6 +144,19 @@ class store {
   /// Gives one counted use back (an order that failed or was cancelled); never below 0.
   virtual bool release_discount_use(const std::string& id) = 0;
 
+  /// Cart lifecycle (DESIGN.md). Active carts unchanged since before `idle_before_ms` and not
+  /// yet reported for this idle spell, at most `limit`, oldest first: each is marked reported
+  /// and, with `with_events`, gets a `cart_abandoned` event in the outbox, in one transaction.
+  /// Several nodes may sweep at once: a spell is reported once. A cart changed again starts a
+  /// new spell. Returns how many were reported.
+  virtual int report_abandoned_carts(std::int64_t idle_before_ms, int limit, bool with_events,
+                                     std::int64_t now_ms) = 0;
+  /// How many active carts are unchanged since before `idle_before_ms` (abandoned now).
+  virtual std::int64_t count_idle_carts(std::int64_t idle_before_ms) = 0;
+  /// Deletes at most `limit` carts of any status unchanged since before `before_ms`, with their
+  /// lifecycle marks; returns how many.
+  virtual int purge_carts(std::int64_t before_ms, int limit) = 0;
+
   /// True while this process is the one relay of the outbox (several nodes may share a store;
   /// one relay keeps events in order per cart). Held until the process or its connection ends.
   virtual bool hold_relay_lease() = 0;

@@ -246,6 +246,73 @@ TEST_P(store_contract, racing_orders_never_use_a_discount_beyond_its_limit) {
   EXPECT_EQ(db->list_pricing_rules("discount")[0].used, 5);
 }
 
+/// A cart last changed at `at_ms` (version 1, or `version` after updates).
+cart cart_changed_at(const std::string& id, std::int64_t at_ms, cart_status status = cart_status::active) {
+  auto c = sample_cart(id, "lifecycle");
+  c.created_at_ms = at_ms;
+  c.updated_at_ms = at_ms;
+  c.status = status;
+  return c;
+}
+
+TEST_P(store_contract, idle_carts_are_reported_abandoned_once_per_idle_spell) {
+  constexpr std::int64_t day = 86'400'000;
+  const std::int64_t now = now_ms();
+  ASSERT_EQ(db->commit({write_unit{{cart_write{cart_changed_at("old-1", now - 3 * day), 0}}},
+                        write_unit{{cart_write{cart_changed_at("old-2", now - 2 * day), 0}}},
+                        write_unit{{cart_write{cart_changed_at("fresh", now - 1000), 0}}},
+                        write_unit{{cart_write{cart_changed_at("done", now - 5 * day, cart_status::merged), 0}}}}),
+            (std::vector<write_status>(4, write_status::committed)));
+  const auto idle_before = now - day;
+  EXPECT_EQ(db->count_idle_carts(idle_before), 2);
+  EXPECT_EQ(db->report_abandoned_carts(idle_before, 1, true, now), 1);  // the oldest first
+  auto rows = db->fetch_outbox(10);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event.type, "cart_abandoned");
+  EXPECT_EQ(rows[0].event.cart_id, "old-1");
+  EXPECT_NE(rows[0].event.payload.find("\"type\":\"cart_abandoned\""), std::string::npos);
+  EXPECT_NE(rows[0].event.payload.find("\"cartId\":\"old-1\""), std::string::npos);
+  EXPECT_EQ(db->report_abandoned_carts(idle_before, 10, true, now), 1);  // old-2, not old-1 again
+  EXPECT_EQ(db->report_abandoned_carts(idle_before, 10, true, now), 0);
+  EXPECT_EQ(db->fetch_outbox(10).size(), 2u);
+  EXPECT_EQ(db->count_idle_carts(idle_before), 2);  // still abandoned, reported once
+
+  // old-1 changes, then idles again: a new spell, reported again (without events this time).
+  auto again = cart_changed_at("old-1", now - day - 500);
+  again.version = 2;
+  ASSERT_EQ(db->commit({write_unit{{cart_write{again, 1}}}})[0], write_status::committed);
+  EXPECT_EQ(db->report_abandoned_carts(idle_before, 10, false, now), 1);
+  EXPECT_EQ(db->fetch_outbox(10).size(), 2u);
+  again.version = 3;
+  again.updated_at_ms = now;  // back in use: no longer idle
+  ASSERT_EQ(db->commit({write_unit{{cart_write{again, 2}}}})[0], write_status::committed);
+  EXPECT_EQ(db->count_idle_carts(idle_before), 1);
+  EXPECT_EQ(db->report_abandoned_carts(idle_before, 10, true, now), 0);
+}
+
+TEST_P(store_contract, carts_unchanged_past_expiry_are_purged_whatever_their_status) {
+  constexpr std::int64_t day = 86'400'000;
+  const std::int64_t now = now_ms();
+  ASSERT_EQ(db->commit({write_unit{{cart_write{cart_changed_at("x-1", now - 40 * day), 0}}},
+                        write_unit{{cart_write{cart_changed_at("x-2", now - 31 * day, cart_status::deleted), 0}}},
+                        write_unit{{cart_write{cart_changed_at("x-3", now - 35 * day, cart_status::merged), 0}}},
+                        write_unit{{cart_write{cart_changed_at("keep", now - 29 * day), 0}}}}),
+            (std::vector<write_status>(4, write_status::committed)));
+  EXPECT_EQ(db->report_abandoned_carts(now - day, 10, false, now), 2);
+  const auto before = now - 30 * day;
+  EXPECT_EQ(db->purge_carts(before, 2), 2);
+  EXPECT_EQ(db->purge_carts(before, 2), 1);
+  EXPECT_EQ(db->purge_carts(before, 2), 0);
+  EXPECT_FALSE(db->load_cart(cart_id{"x-1"}));
+  EXPECT_FALSE(db->load_cart(cart_id{"x-3"}));
+  ASSERT_TRUE(db->load_cart(cart_id{"keep"}));
+  EXPECT_EQ(db->count_idle_carts(now - day), 1);
+  // A purged id can be used again from scratch, and is reported afresh when it idles.
+  ASSERT_EQ(db->commit({write_unit{{cart_write{cart_changed_at("x-1", now - 2 * day), 0}}}})[0],
+            write_status::committed);
+  EXPECT_EQ(db->report_abandoned_carts(now - day, 10, false, now), 1);
+}
+
 TEST_P(store_contract, claims_of_a_dead_process_of_this_node_are_taken_over) {
   using st = idempotency_claim::state;
   auto now = now_ms();
