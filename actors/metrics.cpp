@@ -128,7 +128,27 @@ metrics::metrics()
                         .Add({})),
       items_added(family(BuildCounter().Name("cartd_items_added_total")
                              .Help("Add-item commands committed"), *registry_)
-                      .Add({})) {
+                      .Add({})),
+      carts_abandoned(family(BuildGauge().Name("cartd_carts_abandoned")
+                                 .Help("Active carts unchanged for cart.abandon_after, at the last sweep"),
+                             *registry_)
+                          .Add({})),
+      carts_abandoned_total(family(BuildCounter().Name("cartd_carts_abandoned_total")
+                                       .Help("Carts this node reported abandoned (once per idle spell)"),
+                                   *registry_)
+                                .Add({})),
+      carts_purged_total(family(BuildCounter().Name("cartd_carts_purged_total")
+                                    .Help("Carts this node purged after cart.expire_after unchanged"),
+                                *registry_)
+                             .Add({})),
+      lifecycle_failures(family(BuildCounter().Name("cartd_cart_lifecycle_failures_total")
+                                    .Help("Lifecycle sweeps that failed (store down)"),
+                                *registry_)
+                             .Add({})),
+      lifecycle_sweep_seconds(family(BuildHistogram().Name("cartd_cart_lifecycle_sweep_seconds")
+                                         .Help("Time one lifecycle sweep took"),
+                                     *registry_)
+                                  .Add({}, Histogram::BucketBoundaries{0.001, 0.01, 0.1, 0.5, 1, 5, 30, 120})) {
   http_requests_ = &BuildCounter()
                         .Name("cartd_http_requests_total")
                         .Help("HTTP requests by route, method and status")

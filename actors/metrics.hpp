@@ -60,6 +60,12 @@ class metrics {
   // Business figures.
   prometheus::Counter& carts_created;
   prometheus::Counter& items_added;
+  // Cart lifecycle (actors/cart_lifecycle.cpp)
+  prometheus::Gauge& carts_abandoned;
+  prometheus::Counter& carts_abandoned_total;
+  prometheus::Counter& carts_purged_total;
+  prometheus::Counter& lifecycle_failures;
+  prometheus::Histogram& lifecycle_sweep_seconds;
 
  private:
   prometheus::Family<prometheus::Counter>* http_requests_;

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/cart_lifecycle.hpp"
 #include "actors/event_relay.hpp"
 #include "actors/pricing_book.hpp"
 #include "actors/system.hpp"
@@ -147,6 +148,11 @@ int run_serve(const std::string& config_path) {
     relay = std::make_unique<event_relay>(*db, cfg.redis.url, stats);
     svc.relay = relay.get();
   }
+  // Abandoned-cart events only when events flow (Redis configured), like every other event.
+  cart_lifecycle lifecycle(*db, stats,
+                           lifecycle_settings{cfg.cart.abandon_after, cfg.cart.expire_after,
+                                              cfg.cart.sweep_interval, !cfg.redis.url.empty()});
+  svc.lifecycle = &lifecycle;
   http_server server(svc);
   int port = 0;
   try {

@@ -74,6 +74,7 @@ std::vector<key_spec> specs(config& c) {
        nullptr},
       {"cart.expire_after", kind::duration, &c.cart.expire_after, 1000, 3650LL * 86400000,
        nullptr},
+      {"cart.sweep_interval", kind::duration, &c.cart.sweep_interval, 100, 86400000, nullptr},
       {"pricing.workers", kind::integer, &c.pricing.workers, 1, 64, nullptr},
       {"pricing.queue_max", kind::integer, &c.pricing.queue_max, 0, 100000, nullptr},
       {"catalog.cache_ttl", kind::duration, &c.catalog.cache_ttl, 0, 3600000, nullptr},

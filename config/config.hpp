@@ -42,6 +42,7 @@ struct config {
     int max_lines = 100;
     millis abandon_after{24LL * 3600 * 1000};
     millis expire_after{30LL * 24 * 3600 * 1000};
+    millis sweep_interval{60 * 1000};  ///< how often the lifecycle sweeper looks
   } cart;
   struct pricing_section {
     int workers = 2;       ///< pricing actors (detached: a thread each), the bulkhead's size

@@ -18,6 +18,7 @@ namespace cartd {
 
 class node_runtime;
 class event_relay;
+class cart_lifecycle;
 
 /// Recently resolved session tokens (by token hash), so guest requests skip the store. Entries
 /// are dropped when their session is changed or deleted on this node, and live at most
@@ -50,6 +51,7 @@ struct service {
   deadline_watch deadlines;
   std::unique_ptr<rate_limiter> limiter;
   event_relay* relay = nullptr;  ///< set when Redis is configured
+  cart_lifecycle* lifecycle = nullptr;
 };
 
 }  // namespace cartd

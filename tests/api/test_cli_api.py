@@ -26,13 +26,13 @@ class CliTest(unittest.TestCase):
         env = {"CARTD_STORE_URL": "sqlite://%s/c.db" % d}
         first = run("migrate", env=env)
         self.assertEqual(first.returncode, 0, first.stderr)
-        self.assertIn("4 migration(s) applied", first.stdout)
+        self.assertIn("5 migration(s) applied", first.stdout)
         second = run("migrate", env=env)
         self.assertIn("0 migration(s) applied", second.stdout)
         db = sqlite3.connect(os.path.join(d, "c.db"))
         self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        self.assertTrue({"carts", "products", "variants", "sessions", "idempotency_keys", "schema_migrations"} <= tables)
+        self.assertTrue({"carts", "products", "variants", "sessions", "idempotency_keys", "schema_migrations", "pricing_rules", "outbox", "cart_abandonment"} <= tables)
 
     def test_a_bad_configuration_is_refused_with_every_error(self):
         out = run("serve", env={"CARTD_HTTP_PORT": "99999", "CARTD_CART_IDLE_TIMEOUT": "5",
