@@ -94,7 +94,7 @@ void body_reader::fail(std::string field, std::string message) {
 
 std::optional<std::string> body_reader::string(const char* key, bool required,
                                                std::size_t min_len, std::size_t max_len) {
-  auto el = lookup(impl_->obj, key);
+  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
   if (!el) {
     if (required) fail(key, "is required");
     return std::nullopt;
@@ -113,7 +113,7 @@ std::optional<std::string> body_reader::string(const char* key, bool required,
 
 std::optional<std::int64_t> body_reader::integer(const char* key, bool required, std::int64_t min,
                                                  std::int64_t max) {
-  auto el = lookup(impl_->obj, key);
+  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
   if (!el) {
     if (required) fail(key, "is required");
     return std::nullopt;
@@ -131,7 +131,7 @@ std::optional<std::int64_t> body_reader::integer(const char* key, bool required,
 }
 
 std::optional<bool> body_reader::boolean(const char* key, bool required) {
-  auto el = lookup(impl_->obj, key);
+  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
   if (!el) {
     if (required) fail(key, "is required");
     return std::nullopt;
@@ -147,7 +147,7 @@ std::optional<bool> body_reader::boolean(const char* key, bool required) {
 std::optional<std::vector<std::string>> body_reader::string_array(const char* key, bool required,
                                                                   std::size_t max_items,
                                                                   std::size_t max_len) {
-  auto el = lookup(impl_->obj, key);
+  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
   if (!el) {
     if (required) fail(key, "is required");
     return std::nullopt;
@@ -175,7 +175,7 @@ std::optional<std::vector<std::string>> body_reader::string_array(const char* ke
 
 std::optional<std::string> body_reader::object_json(const char* key, bool required,
                                                     std::size_t max_bytes) {
-  auto el = lookup(impl_->obj, key);
+  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
   if (!el) {
     if (required) fail(key, "is required");
     return std::nullopt;
@@ -196,7 +196,7 @@ std::vector<std::unique_ptr<body_reader>> body_reader::objects(const char* key, 
                                                                std::size_t min_items,
                                                                std::size_t max_items) {
   std::vector<std::unique_ptr<body_reader>> out;
-  auto el = lookup(impl_->obj, key);
+  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
   if (!el) {
     if (required) fail(key, "is required");
     return out;

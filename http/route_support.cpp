@@ -38,6 +38,13 @@ http_response json_response(int status, std::string body) {
   return r;
 }
 
+http_response no_content_response() {
+  http_response r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
 namespace {
 
 }  // namespace

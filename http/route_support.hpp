@@ -19,6 +19,8 @@ bool read_if_match(const exchange_ptr& ex, std::optional<std::uint64_t>& out);
 void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish_fn& finish,
               cart_request req, int ok_status, cart_view view);
 http_response json_response(int status, std::string body);
+/// 204 without a body.
+http_response no_content_response();
 struct pricing_rules;
 /// The node's current pricing rules (null when the node has none).
 std::shared_ptr<const pricing_rules> rules_of(const exchange& ex);

@@ -54,10 +54,7 @@ void delete_rule(const exchange_ptr& ex, const std::string& kind, const char* wh
           if (!deleted) return finish(unavailable(e));
           if (!*deleted)
             return finish(error_response(make_error(error_code::not_found, std::string("no such ") + what), e->req));
-          http_response r;
-          r.status = 204;
-          r.content_type.clear();
-          finish(std::move(r));
+          finish(no_content_response());
         });
   });
 }

@@ -116,10 +116,7 @@ void delete_session_route(const exchange_ptr& ex) {
           [e, finish, id = s.id](std::optional<bool> ok) {
             if (!ok) return finish(unavailable(e));
             e->svc.sessions.drop_session(id);
-            http_response r;
-            r.status = 204;
-            r.content_type.clear();
-            finish(std::move(r));
+            finish(no_content_response());
           });
     });
   });

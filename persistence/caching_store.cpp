@@ -111,6 +111,11 @@ class caching_store final : public store {
     remember(key, encode_rules(rules), gen_seen, epoch_seen);
     return rules;
   }
+  bool replace_pricing_rule(const pricing_rule& r, const std::string& expected_body) override {
+    bool replaced = inner_->replace_pricing_rule(r, expected_body);
+    if (replaced) invalidate("cartd:pricing:" + r.kind);
+    return replaced;
+  }
   bool delete_pricing_rule(const std::string& kind, const std::string& id) override {
     bool deleted = inner_->delete_pricing_rule(kind, id);
     invalidate("cartd:pricing:" + kind);

@@ -172,6 +172,9 @@ constexpr query q_rule_list{
     "SELECT kind, id, code, body, seq, used FROM pricing_rules WHERE kind = $1 ORDER BY seq"};
 constexpr query q_rule_delete{"rule_delete",
                               "DELETE FROM pricing_rules WHERE kind = $1 AND id = $2"};
+constexpr query q_rule_replace{
+    "rule_replace",
+    "UPDATE pricing_rules SET code = $3, body = $4 WHERE kind = $1 AND id = $2 AND body = $5"};
 constexpr query q_use_discount{
     "use_discount",
     "UPDATE pricing_rules SET used = used + 1 WHERE kind = 'discount' AND id = $1"
@@ -409,6 +412,11 @@ class pg_store final : public store {
   bool delete_pricing_rule(const std::string& kind, const std::string& id) override {
     auto c = pool_.acquire();
     return c->run(q_rule_delete, {kind, id}).affected() > 0;
+  }
+
+  bool replace_pricing_rule(const pricing_rule& r, const std::string& expected_body) override {
+    auto c = pool_.acquire();
+    return c->run(q_rule_replace, {r.kind, r.id, opt(r.code), r.body, expected_body}).affected() > 0;
   }
 
   bool count_discount_use(const std::string& id, std::optional<std::int64_t> limit) override {

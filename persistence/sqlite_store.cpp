@@ -91,6 +91,8 @@ constexpr const char* k_rule_put =
     " code = excluded.code, body = excluded.body";
 constexpr const char* k_rule_list =
     "SELECT kind, id, code, body, seq, used FROM pricing_rules WHERE kind = ?1 ORDER BY seq";
+constexpr const char* k_rule_replace =
+    "UPDATE pricing_rules SET code = ?3, body = ?4 WHERE kind = ?1 AND id = ?2 AND body = ?5";
 constexpr const char* k_use_discount =
     "UPDATE pricing_rules SET used = used + 1 WHERE kind = 'discount' AND id = ?1"
     " AND (?2 < 0 OR used < ?2)";
@@ -347,6 +349,13 @@ class sqlite_store final : public store {
     auto c = pool_.acquire();
     statement st(*c, k_rule_delete);
     st.bind(1, kind).bind(2, id).run();
+    return st.changes() > 0;
+  }
+
+  bool replace_pricing_rule(const pricing_rule& r, const std::string& expected_body) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_rule_replace);
+    st.bind(1, r.kind).bind(2, r.id).bind_opt(3, r.code).bind(4, r.body).bind(5, expected_body).run();
     return st.changes() > 0;
   }
 

@@ -136,6 +136,10 @@ class store {
   /// Inserts or replaces a rule (keeping its creation order); true when new.
   virtual bool put_pricing_rule(const pricing_rule& r) = 0;
   virtual std::vector<pricing_rule> list_pricing_rules(const std::string& kind) = 0;
+  /// Replaces a rule's code and body only while its stored body is still `expected_body` (a
+  /// read-modify-write that loses no concurrent change, on any node): false when it changed
+  /// or is gone.
+  virtual bool replace_pricing_rule(const pricing_rule& r, const std::string& expected_body) = 0;
   virtual bool delete_pricing_rule(const std::string& kind, const std::string& id) = 0;
   /// Counts one use of a discount, atomically and only while `used < limit` (no limit: always):
   /// true when counted, false when used up or unknown. Two orders racing for the last use of a

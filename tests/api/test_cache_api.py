@@ -80,7 +80,6 @@ class CacheTest(unittest.TestCase):
             self.assertEqual(b.post("/pricing/calculate", quote)[2]["taxTotal"], 40)
             self.assertEqual(a.post("/pricing/calculate", quote)[2]["taxTotal"], 40)
 
-
     def test_a_discount_changed_or_retired_on_one_node_prices_so_on_the_other(self):
         with two_nodes(self) as (a, b, redis):
             body = {"name": "Mug", "currency": "USD", "variants": [{"id": "v", "price": 1000, "stock": 5}]}
@@ -108,6 +107,7 @@ class CacheTest(unittest.TestCase):
             self.assertEqual(a.post("/pricing/calculate", quote)[2]["discountTotal"], 0)
             st, _, lst, raw = a.get("/pricing/discounts", headers=ADMIN)
             self.assertEqual([x["active"] for x in lst["items"] if x["id"] == d["id"]], [False], raw)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -10,13 +10,15 @@ import http.client
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 import uuid
 
-from cartd_api import (ADMIN, BIN, SECRET, ServerTest, free_port, new_cart, new_user, put_product,
+from cartd_api import (ADMIN, BIN, SECRET, Client, ServerTest, free_port, new_cart, new_user, put_product,
                        store_url)
 
 SEED = int(os.environ.get("CARTD_PRICING_SEED", "20240611"))
@@ -427,9 +429,8 @@ def parse_time(text):
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-class DiscountAdminTest(ServerTest):
-    """Every automatic discount made here is limited to its own test's product (productIds),
-    so the tests sharing this server do not price each other's carts."""
+class DiscountHelpers:
+    """Admin and cart helpers for the discount tests (mixed into a ServerTest)."""
 
     def create(self, **body):
         st, _, d, raw = self.c.post("/admin/discounts", body, headers=ADMIN)
@@ -453,6 +454,30 @@ class DiscountAdminTest(ServerTest):
 
     def code(self):
         return "C" + uuid.uuid4().hex[:10].upper()
+
+    def cart_with(self, price=10000, qty=1, codes=()):
+        pid = put_product(self.c, [{"id": "v", "price": price, "stock": 1000}])
+        user = new_user()
+        cart = new_cart(self.c, user, {"currency": "USD"})["id"]
+        st, _, _, raw = self.c.post("/cart/%s/items" % cart, {"productId": pid, "variantId": "v", "quantity": qty}, headers=user)
+        self.assertEqual(st, 201, raw)
+        if codes:
+            st, _, _, raw = self.c.patch("/cart/" + cart, {"discountCodes": list(codes)}, headers=user)
+            self.assertEqual(st, 200, raw)
+        return pid, user, cart
+
+    def cart_totals(self, cart, user):
+        st, _, body, raw = self.c.get("/cart/" + cart, headers=user)
+        self.assertEqual(st, 200, raw)
+        return body
+
+    def applied(self, totals):
+        return {a["id"]: a["amount"] for a in totals["appliedDiscounts"]}
+
+
+class DiscountAdminTest(DiscountHelpers, ServerTest):
+    """Every automatic discount made here is limited to its own test's product (productIds),
+    so the tests sharing this server do not price each other's carts."""
 
     # -- PATCH --------------------------------------------------------------------------------
 
@@ -560,24 +585,57 @@ class DiscountAdminTest(ServerTest):
         self.assertEqual(st, 200, raw)
         self.assertEqual(body["code"].lower(), b["code"].lower())
 
-    def cart_with(self, price=10000, qty=1, codes=()):
-        pid = put_product(self.c, [{"id": "v", "price": price, "stock": 1000}])
-        user = new_user()
-        cart = new_cart(self.c, user, {"currency": "USD"})["id"]
-        st, _, _, raw = self.c.post("/cart/%s/items" % cart, {"productId": pid, "variantId": "v", "quantity": qty}, headers=user)
-        self.assertEqual(st, 201, raw)
-        if codes:
-            st, _, _, raw = self.c.patch("/cart/" + cart, {"discountCodes": list(codes)}, headers=user)
-            self.assertEqual(st, 200, raw)
-        return pid, user, cart
+    def test_nulls_clear_fields_and_what_must_stay_is_refused(self):
+        d = self.create(code=self.code(), type="percentage", value="10", usageLimit=3,
+                        startsAt="2030-01-01T00:00:00Z")
+        st, _, body, raw = self.patch(d["id"], {"usageLimit": None, "startsAt": None})
+        self.assertEqual((st, body["usageLimit"], body["startsAt"]), (200, None, None), raw)
+        # A code-only discount cannot lose its code; no discount can lose its type or value.
+        for bad, field in (({"code": None}, "code"), ({"type": None}, "type"), ({"value": None}, "value")):
+            prob = self.assertProblem(self.patch(d["id"], bad), 400, "validation_failed")
+            self.assertIn(field, [e["field"] for e in prob["errors"]], bad)
+        self.assertEqual(self.stored(d["id"]), body)
 
-    def cart_totals(self, cart, user):
-        st, _, body, raw = self.c.get("/cart/" + cart, headers=user)
-        self.assertEqual(st, 200, raw)
-        return body
+    def test_a_listed_discount_sent_back_changes_nothing(self):
+        d = self.create(code=self.code(), type="fixed", value=250, currency="USD", priority=4)
+        listed = self.stored(d["id"])
+        echo = dict(listed, id="someone-else", used=99, unknownField={"x": 1})
+        st, _, body, raw = self.patch(d["id"], echo)
+        self.assertEqual((st, body), (200, listed), raw)
+        self.assertEqual(self.stored(d["id"]), listed)
 
-    def applied(self, totals):
-        return {a["id"]: a["amount"] for a in totals["appliedDiscounts"]}
+    def test_a_discount_may_be_created_retired_and_keeps_its_code_when_retired(self):
+        code = self.code()
+        d = self.create(code=code, type="percentage", value="10", active=False)
+        self.assertFalse(d["active"])
+        self.assertNotIn(d["id"], self.public_ids())
+        _, user, cart = self.cart_with()
+        prob = self.assertProblem(self.c.patch("/cart/" + cart, {"discountCodes": [code]}, headers=user), 422,
+                                  "invalid_discount_code")
+        self.assertIn("no longer active", prob["detail"])
+        # Retired, it still holds its code: a new discount cannot take it.
+        self.assertProblem(self.c.post("/admin/discounts", {"code": code, "type": "percentage", "value": "5"},
+                                       headers=ADMIN), 409, "conflict")
+
+    def test_concurrent_patches_of_one_discount_keep_every_change(self):
+        d = self.create(code=self.code(), type="percentage", value="10")
+        fields = [("priority", 6), ("minSubtotal", 100), ("usageLimit", 9), ("value", "33"),
+                  ("productIds", ["p-x"])] * 2
+        # Each thread sets one field; a lost update would put back another's old value.
+        results = []
+
+        def one(field, value):
+            results.append(Client(self.server.port).patch("/admin/discounts/" + d["id"], {field: value}, headers=ADMIN)[0])
+
+        threads = [threading.Thread(target=one, args=(f, v)) for f, v in fields]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results, [200] * len(threads))
+        got = self.stored(d["id"])
+        self.assertEqual((got["priority"], got["minSubtotal"], got["usageLimit"], got["value"], got["productIds"]),
+                         (6, 100, 9, "33", ["p-x"]), got)
 
     def test_a_change_prices_carts_and_quotes_at_once(self):
         code = self.code()
@@ -885,20 +943,16 @@ class AutomaticCodeTest(ServerTest):
             self.assertEqual([a["id"] for a in t["appliedDiscounts"]], [d["id"]], t)
 
 
-
-class UsageLimitTest(ServerTest):
+class UsageLimitTest(DiscountHelpers, ServerTest):
     """A code used up in the store (its `used` count at its usageLimit) is refused and takes
     nothing. Orders are what count uses (checkout, a later issue); here the count is set in the
     store the server reads, SQLite file or PostgreSQL database, as those orders would leave it."""
 
-    create, patch, code = DiscountAdminTest.create, DiscountAdminTest.patch, DiscountAdminTest.code
-    cart_with, cart_totals, applied = DiscountAdminTest.cart_with, DiscountAdminTest.cart_totals, DiscountAdminTest.applied
 
     def set_used(self, did, used):
         url = self.server.env["CARTD_STORE_URL"]
         sql = "UPDATE pricing_rules SET used = %d WHERE kind = 'discount' AND id = '%s'" % (used, did)
         if url.startswith("sqlite://"):
-            import sqlite3
             db = sqlite3.connect(url[len("sqlite://"):], timeout=30)
             with db:
                 self.assertEqual(db.execute(sql).rowcount, 1)
@@ -910,7 +964,6 @@ class UsageLimitTest(ServerTest):
     def refused_within(self, cart, user, code, seconds=10):
         """The code's PATCH answer once the node's pricing book has read the store (it reads it
         every second): a loop with a deadline, not a timing assertion."""
-        import time
         deadline = time.time() + seconds
         while True:
             resp = self.c.patch("/cart/" + cart, {"discountCodes": [code]}, headers=user)

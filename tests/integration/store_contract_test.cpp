@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <thread>
+#include <tuple>
 
 #include "domain/time.hpp"
 #include "persistence/store.hpp"
@@ -201,6 +202,22 @@ TEST_P(store_contract, pricing_rules_upsert_list_in_creation_order_and_delete) {
   EXPECT_FALSE(db->delete_pricing_rule("tax", "DE"));
   EXPECT_EQ(db->list_pricing_rules("tax").size(), 1u);
   EXPECT_EQ(db->list_pricing_rules("shipping").size(), 1u);
+}
+
+TEST_P(store_contract, a_rule_is_replaced_only_while_it_is_as_it_was_read) {
+  ASSERT_TRUE(db->put_pricing_rule(pricing_rule{"discount", "d1", "old", "{\"v\":1}"}));
+  ASSERT_TRUE(db->count_discount_use("d1", std::nullopt));
+  EXPECT_TRUE(db->replace_pricing_rule(pricing_rule{"discount", "d1", "new", "{\"v\":2}"}, "{\"v\":1}"));
+  // A second writer that read {"v":1} too loses, and sees the first one's change to retry on.
+  EXPECT_FALSE(db->replace_pricing_rule(pricing_rule{"discount", "d1", "other", "{\"v\":3}"}, "{\"v\":1}"));
+  auto rules = db->list_pricing_rules("discount");
+  ASSERT_EQ(rules.size(), 1u);
+  EXPECT_EQ((std::make_tuple(rules[0].code, rules[0].body, rules[0].used)),
+            (std::make_tuple(std::string("new"), std::string("{\"v\":2}"), std::int64_t{1})));
+  EXPECT_TRUE(db->replace_pricing_rule(pricing_rule{"discount", "d1", "", "{\"v\":4}"}, "{\"v\":2}"));
+  EXPECT_EQ(db->list_pricing_rules("discount")[0].code, "");  // no code: none stored
+  EXPECT_FALSE(db->replace_pricing_rule(pricing_rule{"discount", "gone", "", "{}"}, "{}"));
+  EXPECT_FALSE(db->replace_pricing_rule(pricing_rule{"tax", "d1", "", "{}"}, "{\"v\":4}"));  // other kind
 }
 
 TEST_P(store_contract, discount_uses_are_counted_up_to_the_limit_and_given_back) {

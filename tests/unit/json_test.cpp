@@ -42,6 +42,33 @@ TEST(json, integers_out_of_range_and_strings_are_refused) {
   EXPECT_EQ(r.validation_error()->errors.size(), 3u);
 }
 
+TEST(json, members_are_each_top_level_field_as_minified_json_in_order) {
+  body_reader r(R"({"b": [1, 2], "a\"q": {"x" : null}, "n": null, "s": "t\u00e9"})");
+  auto m = r.members();
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0], (std::pair<std::string, std::string>{"b", "[1,2]"}));
+  EXPECT_EQ(m[1], (std::pair<std::string, std::string>{"a\"q", "{\"x\":null}"}));
+  EXPECT_EQ(m[2], (std::pair<std::string, std::string>{"n", "null"}));
+  EXPECT_EQ(m[3].second, "\"t\xc3\xa9\"");
+  // Written back under their keys, they make the same object.
+  json_writer w;
+  w.begin_object();
+  for (const auto& [k, v] : m) w.key(k).raw_or_null(v);
+  w.end_object();
+  EXPECT_EQ(w.str(), "{\"b\":[1,2],\"a\\\"q\":{\"x\":null},\"n\":null,\"s\":\"t\xc3\xa9\"}");
+}
+
+TEST(json, a_reader_of_bad_json_answers_nothing_for_any_field) {
+  body_reader r("{\"a\": ");
+  ASSERT_TRUE(r.error());
+  EXPECT_FALSE(r.string("a", false, 0, 10));
+  EXPECT_FALSE(r.integer("a", false, 0, 10));
+  EXPECT_FALSE(r.boolean("a", false));
+  EXPECT_FALSE(r.string_array("a", false, 10, 10));
+  EXPECT_FALSE(r.has("a"));
+  EXPECT_TRUE(r.members().empty());
+}
+
 TEST(problem, server_errors_do_not_leak_details) {
   auto body = problem_body(make_error(error_code::internal, "SELECT * FROM secrets"), "/x", "r1");
   EXPECT_EQ(body.find("SELECT"), std::string::npos);
