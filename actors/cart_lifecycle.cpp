@@ -9,8 +9,8 @@
 namespace cartd {
 
 namespace {
-constexpr int k_batch = 500;   // carts per store call: short transactions beside the hot path
-constexpr int k_rounds = 40;   // at most 20 000 carts of each kind per sweep; the next goes on
+constexpr int k_page = 500;   // carts per store call: short transactions beside the hot path
+constexpr int k_steps = 100;  // at most 50 000 carts per sweep; the next sweep goes on from there
 }  // namespace
 
 cart_lifecycle::cart_lifecycle(store& s, metrics& m, lifecycle_settings settings)
@@ -27,8 +27,8 @@ cart_lifecycle::~cart_lifecycle() {
 
 lifecycle_figures cart_lifecycle::figures() const {
   return lifecycle_figures{abandoned_.load(), reported_.load(), purged_.load(),
-                           sweeps_.load(),    failures_.load(), last_sweep_ms_.load(),
-                           last_failed_.load()};
+                           sweeps_.load(),    passes_.load(),   failures_.load(),
+                           last_sweep_ms_.load(), last_failed_.load()};
 }
 
 void cart_lifecycle::sweep() {
@@ -37,27 +37,32 @@ void cart_lifecycle::sweep() {
   try {
     auto now = now_ms();
     auto idle_before = now - settings_.abandon_after.count();
-    for (int round = 0; round < k_rounds; ++round) {
-      int n = store_.report_abandoned_carts(idle_before, k_batch, settings_.with_events, now);
-      reported_ += n;
-      stats_.carts_abandoned_total.Increment(n);
-      if (n < k_batch) break;
+    auto expire_before = now - settings_.expire_after.count();
+    // Page through the carts by key from where the last sweep stopped, at most k_steps pages
+    // now; a pass over every cart ends when a page comes back short, and sets the gauge.
+    for (int step = 0; step < k_steps; ++step) {
+      auto s = store_.sweep_carts(cursor_, k_page, idle_before, expire_before,
+                                  settings_.with_events, now);
+      reported_ += s.reported;
+      purged_ += s.purged;
+      stats_.carts_abandoned_total.Increment(s.reported);
+      stats_.carts_purged_total.Increment(s.purged);
+      pass_idle_ += s.idle;
+      cursor_ = s.last_id;
+      if (s.scanned < k_page) {
+        abandoned_ = pass_idle_;
+        stats_.carts_abandoned.Set(static_cast<double>(pass_idle_));
+        ++passes_;
+        pass_idle_ = 0;
+        cursor_.clear();
+        break;
+      }
     }
-    auto expired_before = now - settings_.expire_after.count();
-    for (int round = 0; round < k_rounds; ++round) {
-      int n = store_.purge_carts(expired_before, k_batch);
-      purged_ += n;
-      stats_.carts_purged_total.Increment(n);
-      if (n < k_batch) break;
-    }
-    auto abandoned = store_.count_idle_carts(idle_before);
-    abandoned_ = abandoned;
-    stats_.carts_abandoned.Set(static_cast<double>(abandoned));
     ++sweeps_;
     last_sweep_ms_ = now_ms();
     last_failed_ = false;
   } catch (const std::exception& e) {
-    // The store is down: the next sweep picks up where this one stopped.
+    // The store is down: the next sweep goes on from the same cart.
     ++failures_;
     last_failed_ = true;
     stats_.lifecycle_failures.Increment();

@@ -2,8 +2,10 @@
 // The cart lifecycle of DESIGN.md, swept in the background by one thread per node: active
 // carts unchanged for `cart.abandon_after` count as abandoned (a gauge, and one
 // `cart_abandoned` event per idle spell when events are on); carts of any status unchanged for
-// `cart.expire_after` are purged from the store. Every node may sweep: the store reports a
-// spell once and a purge is idempotent. Blocking store calls stay on this thread.
+// `cart.expire_after` are purged from the store. Each sweep pages through the carts by key
+// (at most 50 000 a sweep, going on from there the next time), so the hot path keeps no index
+// on the time of the last change. Every node may sweep: the store reports a spell once and a
+// purge is idempotent. Blocking store calls stay on this thread.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -26,10 +28,11 @@ struct lifecycle_settings {
 
 /// What /health/detailed shows of the sweeper.
 struct lifecycle_figures {
-  std::int64_t abandoned = -1;  ///< abandoned carts at the last sweep (-1: none yet)
+  std::int64_t abandoned = -1;  ///< abandoned carts seen by the last full pass (-1: none yet)
   std::int64_t reported = 0;    ///< idle spells this node reported
   std::int64_t purged = 0;      ///< carts this node purged
   std::int64_t sweeps = 0;
+  std::int64_t passes = 0;  ///< full passes over every cart
   std::int64_t failures = 0;
   std::int64_t last_sweep_ms = 0;  ///< when the last good sweep ended (0: none yet)
   bool last_failed = false;        ///< the latest sweep failed (store down)
@@ -58,10 +61,13 @@ class cart_lifecycle {
   std::atomic<std::int64_t> reported_{0};
   std::atomic<std::int64_t> purged_{0};
   std::atomic<std::int64_t> sweeps_{0};
+  std::atomic<std::int64_t> passes_{0};
   std::atomic<std::int64_t> failures_{0};
   std::atomic<std::int64_t> last_sweep_ms_{0};
   std::atomic<bool> last_failed_{false};
-  std::mutex sweep_mtx_;  // one sweep at a time
+  std::mutex sweep_mtx_;  // one sweep at a time; guards the pass below
+  std::string cursor_;    // the last cart id of the pass so far (empty: start a pass)
+  std::int64_t pass_idle_ = 0;
   std::mutex mtx_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -115,6 +115,7 @@ void health_detailed(const exchange_ptr& ex) {
         w.field("reported", lf.reported)
             .field("purged", lf.purged)
             .field("sweeps", lf.sweeps)
+            .field("passes", lf.passes)
             .field("failures", lf.failures)
             .key("lastSweepAt");
         if (lf.last_sweep_ms > 0) w.value(format_rfc3339(lf.last_sweep_ms)); else w.null();

@@ -132,15 +132,11 @@ class caching_store final : public store {
     if (released) invalidate("cartd:pricing:discount");
     return released;
   }
-  int report_abandoned_carts(std::int64_t idle_before_ms, int limit, bool with_events,
+  lifecycle_step sweep_carts(const std::string& after_id, int limit, std::int64_t idle_before_ms,
+                             std::int64_t expire_before_ms, bool with_events,
                              std::int64_t now_ms) override {
-    return inner_->report_abandoned_carts(idle_before_ms, limit, with_events, now_ms);
-  }
-  std::int64_t count_idle_carts(std::int64_t idle_before_ms) override {
-    return inner_->count_idle_carts(idle_before_ms);
-  }
-  int purge_carts(std::int64_t before_ms, int limit) override {
-    return inner_->purge_carts(before_ms, limit);  // carts are never cached in Redis
+    // Carts are never cached in Redis: nothing to retire.
+    return inner_->sweep_carts(after_id, limit, idle_before_ms, expire_before_ms, with_events, now_ms);
   }
   void delete_outbox(const std::vector<std::int64_t>& ids) override {
     inner_->delete_outbox(ids);

@@ -58,7 +58,6 @@ CREATE TABLE pricing_rules (
 CREATE UNIQUE INDEX pricing_rules_by_code ON pricing_rules (kind, code) WHERE code IS NOT NULL;
 )sql"},
       {3, R"sql(
-CREATE INDEX carts_by_updated ON carts (updated_at);
 CREATE TABLE cart_abandonment (
   cart_id text PRIMARY KEY, idle_since bigint NOT NULL, reported_at bigint NOT NULL);
 )sql"},
@@ -182,26 +181,28 @@ constexpr query q_use_discount{
 constexpr query q_release_discount{
     "release_discount",
     "UPDATE pricing_rules SET used = used - 1 WHERE kind = 'discount' AND id = $1 AND used > 0"};
-constexpr query q_idle_report{
-    "idle_report",
-    "WITH c AS (SELECT c.id, c.snapshot, c.updated_at FROM carts c WHERE c.status = 'active'"
-    " AND c.updated_at < $1 AND NOT EXISTS (SELECT 1 FROM cart_abandonment a"
-    " WHERE a.cart_id = c.id AND a.idle_since = c.updated_at) ORDER BY c.updated_at LIMIT $2),"
-    // Two nodes sweeping at once: the second waits on the first's row, then finds the same
-    // spell and leaves it (the WHERE of DO UPDATE), so each spell is returned once.
-    " m AS (INSERT INTO cart_abandonment (cart_id, idle_since, reported_at)"
-    " SELECT id, updated_at, $3::bigint FROM c ON CONFLICT (cart_id) DO UPDATE"
-    " SET idle_since = EXCLUDED.idle_since, reported_at = EXCLUDED.reported_at"
-    " WHERE cart_abandonment.idle_since <> EXCLUDED.idle_since RETURNING cart_id)"
-    " SELECT c.id, c.snapshot FROM c JOIN m ON m.cart_id = c.id"};
-constexpr query q_idle_count{
-    "idle_count", "SELECT count(*) FROM carts WHERE status = 'active' AND updated_at < $1"};
-constexpr query q_purge{
-    "purge_carts",
-    "WITH d AS (DELETE FROM carts WHERE id IN (SELECT id FROM carts WHERE updated_at < $1"
-    " ORDER BY updated_at LIMIT $2) AND updated_at < $1 RETURNING id),"
-    " a AS (DELETE FROM cart_abandonment WHERE cart_id IN (SELECT id FROM d))"
-    " SELECT count(*) FROM d"};
+// One lifecycle step in one statement: the page (by key, no index on updated_at: every write
+// moves it), the purge of what expired (unless changed since), and the marks of new idle
+// spells. Two nodes marking one spell at once: the second waits on the first's row, then
+// finds the same spell and leaves it (the WHERE of DO UPDATE), so a spell is returned once.
+constexpr query q_sweep{
+    "sweep_carts",
+    "WITH s AS (SELECT c.id, c.status, c.updated_at, a.idle_since FROM carts c"
+    " LEFT JOIN cart_abandonment a ON a.cart_id = c.id WHERE c.id > $1 ORDER BY c.id LIMIT $2),"
+    " d AS (DELETE FROM carts c USING s WHERE c.id = s.id AND s.updated_at < $4::bigint"
+    " AND c.updated_at = s.updated_at RETURNING c.id),"
+    " da AS (DELETE FROM cart_abandonment a USING d WHERE a.cart_id = d.id),"
+    " i AS (SELECT * FROM s WHERE status = 'active' AND updated_at < $3::bigint"
+    " AND updated_at >= $4::bigint),"
+    " r AS (INSERT INTO cart_abandonment (cart_id, idle_since, reported_at)"
+    " SELECT id, updated_at, $5::bigint FROM i WHERE idle_since IS DISTINCT FROM updated_at"
+    " ON CONFLICT (cart_id) DO UPDATE SET idle_since = EXCLUDED.idle_since,"
+    " reported_at = EXCLUDED.reported_at WHERE cart_abandonment.idle_since <> EXCLUDED.idle_since"
+    " RETURNING cart_id)"
+    " SELECT (SELECT id FROM s ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM s),"
+    " (SELECT count(*) FROM i), (SELECT count(*) FROM d), r.cart_id"
+    " FROM (SELECT 1) one LEFT JOIN r ON true"};
+constexpr query q_sweep_snapshot{"sweep_snapshot", "SELECT snapshot FROM carts WHERE id = $1"};
 constexpr query q_idem_purge{"idem_purge", "DELETE FROM idempotency_keys WHERE expires_at < $1"};
 
 session read_session(const pg::result& r) {
@@ -431,29 +432,30 @@ class pg_store final : public store {
     return c->run(q_release_discount, {id}).affected() > 0;
   }
 
-  int report_abandoned_carts(std::int64_t idle_before_ms, int limit, bool with_events,
+  lifecycle_step sweep_carts(const std::string& after_id, int limit, std::int64_t idle_before_ms,
+                             std::int64_t expire_before_ms, bool with_events,
                              std::int64_t now_ms) override {
     auto c = pool_.acquire();
     pg::transaction tx(*c);
-    auto r = c->run(q_idle_report, {num(idle_before_ms), num(limit), num(now_ms)});
-    for (int i = 0; with_events && i < r.rows(); ++i) {
-      auto cart = decode_snapshot(r.text(i, 1));
-      if (!cart) continue;  // an unreadable snapshot: marked, so it is not picked again
-      c->run(q_outbox_insert, {r.text(i, 0), std::string("cart_abandoned"),
+    auto r = c->run(q_sweep, {after_id, num(limit), num(idle_before_ms), num(expire_before_ms), num(now_ms)});
+    lifecycle_step out;
+    if (r.rows() > 0 && !r.null(0, 0)) out.last_id = r.text(0, 0);
+    out.scanned = static_cast<int>(r.integer(0, 1));
+    out.idle = static_cast<int>(r.integer(0, 2));
+    out.purged = static_cast<int>(r.integer(0, 3));
+    for (int i = 0; i < r.rows(); ++i) {
+      if (r.null(i, 4)) continue;  // the one row of a step that reported nothing
+      ++out.reported;
+      if (!with_events) continue;
+      auto id = r.text(i, 4);
+      auto snap = c->run(q_sweep_snapshot, {id});
+      auto cart = snap.rows() > 0 ? decode_snapshot(snap.text(0, 0)) : std::nullopt;
+      if (!cart) continue;  // unreadable: marked all the same, so it is not picked again
+      c->run(q_outbox_insert, {id, std::string("cart_abandoned"),
                                encode_event("cart_abandoned", *cart, nullptr, "", now_ms)});
     }
     tx.commit();
-    return r.rows();
-  }
-
-  std::int64_t count_idle_carts(std::int64_t idle_before_ms) override {
-    auto c = pool_.acquire();
-    return c->run(q_idle_count, {num(idle_before_ms)}).integer(0, 0);
-  }
-
-  int purge_carts(std::int64_t before_ms, int limit) override {
-    auto c = pool_.acquire();
-    return static_cast<int>(c->run(q_purge, {num(before_ms), num(limit)}).integer(0, 0));
+    return out;
   }
 
   bool hold_relay_lease() override {

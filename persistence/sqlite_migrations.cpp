@@ -46,7 +46,6 @@ CREATE TABLE pricing_rules (
 CREATE UNIQUE INDEX pricing_rules_by_code ON pricing_rules (kind, code) WHERE code IS NOT NULL;
 )sql"},
       {5, R"sql(
-CREATE INDEX carts_by_updated ON carts (updated_at);
 CREATE TABLE cart_abandonment (
   cart_id TEXT PRIMARY KEY, idle_since INTEGER NOT NULL, reported_at INTEGER NOT NULL);
 )sql"},

@@ -98,20 +98,16 @@ constexpr const char* k_use_discount =
     " AND (?2 < 0 OR used < ?2)";
 constexpr const char* k_release_discount =
     "UPDATE pricing_rules SET used = used - 1 WHERE kind = 'discount' AND id = ?1 AND used > 0";
-constexpr const char* k_idle_select =
-    "SELECT c.id, c.snapshot, c.updated_at FROM carts c WHERE c.status = 'active' AND c.updated_at < ?1"
-    " AND NOT EXISTS (SELECT 1 FROM cart_abandonment a WHERE a.cart_id = c.id"
-    " AND a.idle_since = c.updated_at) ORDER BY c.updated_at LIMIT ?2";
-constexpr const char* k_idle_mark =
+constexpr const char* k_sweep_page =
+    "SELECT c.id, c.status, c.updated_at, a.idle_since FROM carts c"
+    " LEFT JOIN cart_abandonment a ON a.cart_id = c.id WHERE c.id > ?1 ORDER BY c.id LIMIT ?2";
+constexpr const char* k_sweep_purge = "DELETE FROM carts WHERE id = ?1 AND updated_at = ?2";
+constexpr const char* k_sweep_unmark = "DELETE FROM cart_abandonment WHERE cart_id = ?1";
+constexpr const char* k_sweep_mark =
     "INSERT INTO cart_abandonment (cart_id, idle_since, reported_at) VALUES (?1, ?2, ?3)"
     " ON CONFLICT (cart_id) DO UPDATE SET idle_since = excluded.idle_since,"
     " reported_at = excluded.reported_at";
-constexpr const char* k_idle_count =
-    "SELECT count(*) FROM carts WHERE status = 'active' AND updated_at < ?1";
-constexpr const char* k_purge_select =
-    "SELECT id FROM carts WHERE updated_at < ?1 ORDER BY updated_at LIMIT ?2";
-constexpr const char* k_purge_cart = "DELETE FROM carts WHERE id = ?1 AND updated_at < ?2";
-constexpr const char* k_purge_mark = "DELETE FROM cart_abandonment WHERE cart_id = ?1";
+constexpr const char* k_sweep_snapshot = "SELECT snapshot FROM carts WHERE id = ?1";
 constexpr const char* k_rule_delete = "DELETE FROM pricing_rules WHERE kind = ?1 AND id = ?2";
 constexpr const char* k_idem_purge = "DELETE FROM idempotency_keys WHERE expires_at < ?1";
 
@@ -373,57 +369,49 @@ class sqlite_store final : public store {
     return st.changes() > 0;
   }
 
-  int report_abandoned_carts(std::int64_t idle_before_ms, int limit, bool with_events,
+  lifecycle_step sweep_carts(const std::string& after_id, int limit, std::int64_t idle_before_ms,
+                             std::int64_t expire_before_ms, bool with_events,
                              std::int64_t now_ms) override {
     auto c = pool_.acquire();
     sqlite::transaction tx(*c);
-    struct idle { std::string id, snapshot; std::int64_t since; };
-    std::vector<idle> found;
+    struct seen { std::string id, status; std::int64_t updated_at, idle_since; };
+    std::vector<seen> page;
     {
-      statement st(*c, k_idle_select);
-      st.bind(1, idle_before_ms).bind(2, static_cast<std::int64_t>(limit));
-      while (st.step()) found.push_back(idle{st.text(0), st.text(1), st.integer(2)});
+      statement st(*c, k_sweep_page);
+      st.bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
+      while (st.step())
+        page.push_back(seen{st.text(0), st.text(1), st.integer(2), st.is_null(3) ? -1 : st.integer(3)});
     }
-    for (const auto& f : found) {
-      statement mark(*c, k_idle_mark);
-      mark.bind(1, f.id).bind(2, f.since).bind(3, now_ms).run();
+    lifecycle_step out;
+    out.scanned = static_cast<int>(page.size());
+    if (!page.empty()) out.last_id = page.back().id;
+    for (const auto& p : page) {
+      if (p.updated_at < expire_before_ms) {
+        statement del(*c, k_sweep_purge);
+        del.bind(1, p.id).bind(2, p.updated_at).run();  // unless it changed since the page was read
+        if (del.changes() == 0) continue;
+        statement unmark(*c, k_sweep_unmark);
+        unmark.bind(1, p.id).run();
+        ++out.purged;
+        continue;
+      }
+      if (p.status != "active" || p.updated_at >= idle_before_ms) continue;
+      ++out.idle;
+      if (p.idle_since == p.updated_at) continue;  // this spell was reported
+      statement mark(*c, k_sweep_mark);
+      mark.bind(1, p.id).bind(2, p.updated_at).bind(3, now_ms).run();
+      ++out.reported;
       if (!with_events) continue;
-      auto cart = decode_snapshot(f.snapshot);
-      if (!cart) continue;  // an unreadable snapshot: marked, so it is not picked again
+      statement snap(*c, k_sweep_snapshot);
+      snap.bind(1, p.id);
+      auto cart = snap.step() ? decode_snapshot(snap.text(0)) : std::nullopt;
+      if (!cart) continue;  // unreadable: marked all the same, so it is not picked again
       statement ev(*c, k_outbox_insert);
-      ev.bind(1, f.id).bind(2, "cart_abandoned")
+      ev.bind(1, p.id).bind(2, "cart_abandoned")
           .bind(3, encode_event("cart_abandoned", *cart, nullptr, "", now_ms)).bind(4, now_ms).run();
     }
     tx.commit();
-    return static_cast<int>(found.size());
-  }
-
-  std::int64_t count_idle_carts(std::int64_t idle_before_ms) override {
-    auto c = pool_.acquire();
-    statement st(*c, k_idle_count);
-    st.bind(1, idle_before_ms);
-    return st.step() ? st.integer(0) : 0;
-  }
-
-  int purge_carts(std::int64_t before_ms, int limit) override {
-    auto c = pool_.acquire();
-    sqlite::transaction tx(*c);
-    std::vector<std::string> ids;
-    {
-      statement st(*c, k_purge_select);
-      st.bind(1, before_ms).bind(2, static_cast<std::int64_t>(limit));
-      while (st.step()) ids.push_back(st.text(0));
-    }
-    int purged = 0;
-    for (const auto& id : ids) {
-      statement del(*c, k_purge_cart);
-      del.bind(1, id).bind(2, before_ms).run();
-      purged += del.changes();
-      statement mark(*c, k_purge_mark);
-      mark.bind(1, id).run();
-    }
-    tx.commit();
-    return purged;
+    return out;
   }
 
   std::vector<outbox_row> fetch_outbox(int limit) override {

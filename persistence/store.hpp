@@ -94,6 +94,15 @@ struct pricing_rule {
   std::int64_t used = 0;  ///< orders that used it (discounts)
 };
 
+/// What one step of the cart lifecycle sweep saw and did.
+struct lifecycle_step {
+  std::string last_id;    ///< the last cart looked at: where the next step goes on
+  int scanned = 0;        ///< carts looked at (fewer than the limit: the end was reached)
+  int idle = 0;           ///< active carts abandoned among them (reported now or before)
+  int reported = 0;       ///< idle spells reported by this step
+  int purged = 0;         ///< carts deleted by this step
+};
+
 class store {
  public:
   virtual ~store() = default;
@@ -148,18 +157,16 @@ class store {
   /// Gives one counted use back (an order that failed or was cancelled); never below 0.
   virtual bool release_discount_use(const std::string& id) = 0;
 
-  /// Cart lifecycle (DESIGN.md). Active carts unchanged since before `idle_before_ms` and not
-  /// yet reported for this idle spell, at most `limit`, oldest first: each is marked reported
-  /// and, with `with_events`, gets a `cart_abandoned` event in the outbox, in one transaction.
-  /// Several nodes may sweep at once: a spell is reported once. A cart changed again starts a
-  /// new spell. Returns how many were reported.
-  virtual int report_abandoned_carts(std::int64_t idle_before_ms, int limit, bool with_events,
-                                     std::int64_t now_ms) = 0;
-  /// How many active carts are unchanged since before `idle_before_ms` (abandoned now).
-  virtual std::int64_t count_idle_carts(std::int64_t idle_before_ms) = 0;
-  /// Deletes at most `limit` carts of any status unchanged since before `before_ms`, with their
-  /// lifecycle marks; returns how many.
-  virtual int purge_carts(std::int64_t before_ms, int limit) = 0;
+  /// One step of the cart lifecycle sweep (DESIGN.md) over at most `limit` carts in id order
+  /// after `after_id` (empty: from the first), in one transaction. No index on the time of the
+  /// last change is needed (every write moves it): the sweeper pages through the carts by key.
+  /// Carts of any status unchanged since before `expire_before_ms` are deleted. Active carts
+  /// unchanged since before `idle_before_ms` are abandoned: counted, and each idle spell not
+  /// yet reported is marked and, with `with_events`, gets a `cart_abandoned` event in the
+  /// outbox. Several nodes may sweep at once: a spell is reported once; a change starts a new one.
+  virtual lifecycle_step sweep_carts(const std::string& after_id, int limit,
+                                     std::int64_t idle_before_ms, std::int64_t expire_before_ms,
+                                     bool with_events, std::int64_t now_ms) = 0;
 
   /// True while this process is the one relay of the outbox (several nodes may share a store;
   /// one relay keeps events in order per cart). Held until the process or its connection ends.

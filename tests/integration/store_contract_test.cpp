@@ -272,7 +272,11 @@ cart cart_changed_at(const std::string& id, std::int64_t at_ms, cart_status stat
   return c;
 }
 
-TEST_P(store_contract, idle_carts_are_reported_abandoned_once_per_idle_spell) {
+std::tuple<int, int, int, int> counts(const lifecycle_step& s) {
+  return {s.scanned, s.idle, s.reported, s.purged};
+}
+
+TEST_P(store_contract, the_lifecycle_sweep_reports_each_idle_spell_once_page_by_page) {
   constexpr std::int64_t day = 86'400'000;
   const std::int64_t now = now_ms();
   ASSERT_EQ(db->commit({write_unit{{cart_write{cart_changed_at("old-1", now - 3 * day), 0}}},
@@ -280,34 +284,45 @@ TEST_P(store_contract, idle_carts_are_reported_abandoned_once_per_idle_spell) {
                         write_unit{{cart_write{cart_changed_at("fresh", now - 1000), 0}}},
                         write_unit{{cart_write{cart_changed_at("done", now - 5 * day, cart_status::merged), 0}}}}),
             (std::vector<write_status>(4, write_status::committed)));
-  const auto idle_before = now - day;
-  EXPECT_EQ(db->count_idle_carts(idle_before), 2);
-  EXPECT_EQ(db->report_abandoned_carts(idle_before, 1, true, now), 1);  // the oldest first
+  const auto idle_before = now - day, expire_before = now - 30 * day;
+  auto sweep = [&](const std::string& after, int limit, bool events = true) {
+    return db->sweep_carts(after, limit, idle_before, expire_before, events, now);
+  };
+  auto all = sweep("", 10);
+  EXPECT_EQ(counts(all), std::make_tuple(4, 2, 2, 0));
+  EXPECT_EQ(all.last_id, "old-2");  // ids in order: done, fresh, old-1, old-2
   auto rows = db->fetch_outbox(10);
-  ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0].event.type, "cart_abandoned");
-  EXPECT_EQ(rows[0].event.cart_id, "old-1");
-  EXPECT_NE(rows[0].event.payload.find("\"type\":\"cart_abandoned\""), std::string::npos);
-  EXPECT_NE(rows[0].event.payload.find("\"cartId\":\"old-1\""), std::string::npos);
-  EXPECT_EQ(db->report_abandoned_carts(idle_before, 10, true, now), 1);  // old-2, not old-1 again
-  EXPECT_EQ(db->report_abandoned_carts(idle_before, 10, true, now), 0);
+  ASSERT_EQ(rows.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(rows[i].event.type, "cart_abandoned");
+    EXPECT_EQ(rows[i].event.cart_id, i == 0 ? "old-1" : "old-2");
+    EXPECT_NE(rows[i].event.payload.find("\"type\":\"cart_abandoned\""), std::string::npos);
+    EXPECT_NE(rows[i].event.payload.find("\"cartId\":\"" + rows[i].event.cart_id + "\""), std::string::npos);
+  }
+  EXPECT_EQ(counts(sweep("", 10)), std::make_tuple(4, 2, 0, 0));  // still idle, reported once
   EXPECT_EQ(db->fetch_outbox(10).size(), 2u);
-  EXPECT_EQ(db->count_idle_carts(idle_before), 2);  // still abandoned, reported once
+
+  // Page by page: each page goes on after the last id of the one before; the end is short.
+  auto p1 = sweep("", 2);
+  EXPECT_EQ((std::make_pair(counts(p1), p1.last_id)), (std::make_pair(std::make_tuple(2, 0, 0, 0), std::string("fresh"))));
+  auto p2 = sweep(p1.last_id, 2);
+  EXPECT_EQ((std::make_pair(counts(p2), p2.last_id)), (std::make_pair(std::make_tuple(2, 2, 0, 0), std::string("old-2"))));
+  auto p3 = sweep(p2.last_id, 2);
+  EXPECT_EQ((std::make_pair(counts(p3), p3.last_id)), (std::make_pair(std::make_tuple(0, 0, 0, 0), std::string())));
 
   // old-1 changes, then idles again: a new spell, reported again (without events this time).
   auto again = cart_changed_at("old-1", now - day - 500);
   again.version = 2;
   ASSERT_EQ(db->commit({write_unit{{cart_write{again, 1}}}})[0], write_status::committed);
-  EXPECT_EQ(db->report_abandoned_carts(idle_before, 10, false, now), 1);
+  EXPECT_EQ(counts(sweep("", 10, false)), std::make_tuple(4, 2, 1, 0));
   EXPECT_EQ(db->fetch_outbox(10).size(), 2u);
   again.version = 3;
   again.updated_at_ms = now;  // back in use: no longer idle
   ASSERT_EQ(db->commit({write_unit{{cart_write{again, 2}}}})[0], write_status::committed);
-  EXPECT_EQ(db->count_idle_carts(idle_before), 1);
-  EXPECT_EQ(db->report_abandoned_carts(idle_before, 10, true, now), 0);
+  EXPECT_EQ(counts(sweep("", 10)), std::make_tuple(4, 1, 0, 0));
 }
 
-TEST_P(store_contract, carts_unchanged_past_expiry_are_purged_whatever_their_status) {
+TEST_P(store_contract, the_lifecycle_sweep_purges_expired_carts_of_any_status) {
   constexpr std::int64_t day = 86'400'000;
   const std::int64_t now = now_ms();
   ASSERT_EQ(db->commit({write_unit{{cart_write{cart_changed_at("x-1", now - 40 * day), 0}}},
@@ -315,19 +330,45 @@ TEST_P(store_contract, carts_unchanged_past_expiry_are_purged_whatever_their_sta
                         write_unit{{cart_write{cart_changed_at("x-3", now - 35 * day, cart_status::merged), 0}}},
                         write_unit{{cart_write{cart_changed_at("keep", now - 29 * day), 0}}}}),
             (std::vector<write_status>(4, write_status::committed)));
-  EXPECT_EQ(db->report_abandoned_carts(now - day, 10, false, now), 2);
-  const auto before = now - 30 * day;
-  EXPECT_EQ(db->purge_carts(before, 2), 2);
-  EXPECT_EQ(db->purge_carts(before, 2), 1);
-  EXPECT_EQ(db->purge_carts(before, 2), 0);
+  const auto idle_before = now - day, expire_before = now - 30 * day;
+  EXPECT_EQ(counts(db->sweep_carts("", 10, idle_before, expire_before, false, now)),
+            std::make_tuple(4, 1, 1, 3));  // keep is abandoned; the others are gone
   EXPECT_FALSE(db->load_cart(cart_id{"x-1"}));
+  EXPECT_FALSE(db->load_cart(cart_id{"x-2"}));
   EXPECT_FALSE(db->load_cart(cart_id{"x-3"}));
   ASSERT_TRUE(db->load_cart(cart_id{"keep"}));
-  EXPECT_EQ(db->count_idle_carts(now - day), 1);
-  // A purged id can be used again from scratch, and is reported afresh when it idles.
+  EXPECT_EQ(counts(db->sweep_carts("", 10, idle_before, expire_before, false, now)),
+            std::make_tuple(1, 1, 0, 0));
+  // A purged id used again starts from scratch: its new idle spell is reported.
   ASSERT_EQ(db->commit({write_unit{{cart_write{cart_changed_at("x-1", now - 2 * day), 0}}}})[0],
             write_status::committed);
-  EXPECT_EQ(db->report_abandoned_carts(now - day, 10, false, now), 1);
+  EXPECT_EQ(counts(db->sweep_carts("", 10, idle_before, expire_before, false, now)),
+            std::make_tuple(2, 2, 1, 0));
+}
+
+TEST_P(store_contract, nodes_sweeping_at_once_report_each_idle_spell_once) {
+  constexpr std::int64_t day = 86'400'000;
+  const std::int64_t now = now_ms();
+  std::vector<write_unit> units;
+  for (int i = 0; i < 120; ++i)
+    units.push_back(write_unit{{cart_write{cart_changed_at("idle-" + std::to_string(1000 + i), now - 2 * day), 0}}});
+  ASSERT_EQ(db->commit(units), std::vector<write_status>(120, write_status::committed));
+  std::atomic<int> reported{0};
+  std::vector<std::thread> nodes;
+  for (int t = 0; t < 4; ++t) {
+    nodes.emplace_back([&] {
+      std::string cursor;
+      for (;;) {  // one pass in pages of 25, as a sweeper does
+        auto s = db->sweep_carts(cursor, 25, now - day, now - 30 * day, true, now);
+        reported += s.reported;
+        cursor = s.last_id;
+        if (s.scanned < 25) break;
+      }
+    });
+  }
+  for (auto& n : nodes) n.join();
+  EXPECT_EQ(reported.load(), 120);
+  EXPECT_EQ(db->fetch_outbox(500).size(), 120u);
 }
 
 TEST_P(store_contract, claims_of_a_dead_process_of_this_node_are_taken_over) {
