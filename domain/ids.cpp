@@ -29,6 +29,17 @@ std::string new_uuid_v7(std::int64_t unix_ms) {
   return out;
 }
 
+std::string uuid_from_digest(std::string_view hex) {
+  std::string digits(hex.substr(0, 32));
+  digits.resize(32, '0');
+  digits[12] = '8';  // version 8: custom
+  static constexpr char variant[] = "89ab";
+  auto nibble = std::string_view("0123456789abcdef").find(digits[16]);
+  digits[16] = variant[(nibble == std::string_view::npos ? 0 : nibble) & 3];
+  return digits.substr(0, 8) + "-" + digits.substr(8, 4) + "-" + digits.substr(12, 4) + "-" +
+         digits.substr(16, 4) + "-" + digits.substr(20, 12);
+}
+
 bool is_uuid(std::string_view s) {
   if (s.size() != 36) return false;
   for (std::size_t i = 0; i < s.size(); ++i) {

@@ -25,6 +25,9 @@ using session_id = strong_id<struct session_tag>;
 
 /// A new time-ordered UUID (version 7) in its 36-character text form.
 std::string new_uuid_v7(std::int64_t unix_ms);
+/// A UUID (version 8, RFC 9562) made from the first 32 hex digits of a digest: the same
+/// digest gives the same id (an id tied to an Idempotency-Key, so a retry cannot make a second).
+std::string uuid_from_digest(std::string_view hex);
 /// True for the 36-character hyphenated UUID text form (any version), lower or upper case.
 bool is_uuid(std::string_view s);
 /// True for 1–64 characters of [A-Za-z0-9._-]: product and variant ids.

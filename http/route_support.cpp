@@ -38,6 +38,16 @@ http_response json_response(int status, std::string body) {
   return r;
 }
 
+std::optional<idempotency_completion> completion_for(const exchange& ex, const http_response& r) {
+  if (!ex.idempotency) return std::nullopt;
+  return idempotency_completion{ex.idempotency->scope, ex.idempotency->key,
+                                stored_response{r.status, r.content_type, r.etag, r.body}};
+}
+
+void recorded(const exchange& ex) {
+  if (ex.idempotency) ex.idempotency->recorded = true;
+}
+
 http_response no_content_response() {
   http_response r;
   r.status = 204;

@@ -21,6 +21,11 @@ void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish
 http_response json_response(int status, std::string body);
 /// 204 without a body.
 http_response no_content_response();
+/// The answer `r` as this request's Idempotency-Key answer, to commit in the transaction of
+/// the change it reports (nothing when the request has no key). Once that transaction has
+/// committed, `recorded(ex)` tells the exchange not to store it again.
+std::optional<idempotency_completion> completion_for(const exchange& ex, const http_response& r);
+void recorded(const exchange& ex);
 struct pricing_rules;
 /// The node's current pricing rules (null when the node has none).
 std::shared_ptr<const pricing_rules> rules_of(const exchange& ex);

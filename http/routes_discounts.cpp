@@ -193,12 +193,13 @@ std::optional<discount_write> write_or_conflict(store& s, const pricing_rule& ru
 
 /// Runs a discount write on a store worker and answers it; after a change this node's pricing
 /// book is reloaded, so carts and quotes here are priced with it from the answer on.
-void write_discount(const exchange_ptr& ex, std::function<discount_write(store&)> action) {
+void write_discount(const exchange_ptr& ex,
+                    std::function<discount_write(store&, const exchange&)> action) {
   ex->run(auth_mode::admin, [action](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     call_store<discount_write>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
-        [action, book = e->svc.runtime.pricing()](store& s) {
-          auto out = action(s);
+        [action, e, book = e->svc.runtime.pricing()](store& s) {
+          auto out = action(s, *e);
           if (!out.error && book) {
             try {
               book->refresh();
@@ -255,10 +256,16 @@ void create_discount(const exchange_ptr& ex) {
   auto draft = read_discount(body, id);
   if (auto e = body.validation_error()) return ex->fail(*e);
   pricing_rule rule{"discount", id, draft.code, draft.json};
-  write_discount(ex, [rule](store& s) {
+  write_discount(ex, [rule](store& s, const exchange& e) {
     if (code_taken(s, rule.code, rule.id)) return code_in_use();
-    if (auto conflict = write_or_conflict(s, rule, [&] { s.put_pricing_rule(rule); })) return *conflict;
-    return answer(201, with_used(rule.body, 0));
+    // With an Idempotency-Key the answer commits with the discount: a crash in between can
+    // never let a retry create a second one (an automatic promotion would apply twice).
+    auto created = answer(201, with_used(rule.body, 0));
+    auto completes = completion_for(e, json_response(created.status, created.body));
+    auto put = [&] { s.put_pricing_rule(rule, completes ? &*completes : nullptr); };
+    if (auto conflict = write_or_conflict(s, rule, put)) return *conflict;
+    recorded(e);
+    return created;
   });
 }
 
@@ -269,7 +276,7 @@ void patch_discount(const exchange_ptr& ex) {
   auto change = body.members();
   bool retype = body.has("type");
   auto id = ex->param(0);
-  write_discount(ex, [id, change, retype](store& s) {
+  write_discount(ex, [id, change, retype](store& s, const exchange&) {
     merge_check decide = [&s, retype](const pricing_rule& stored, const std::string& stored_type,
                                       const discount_draft& draft,
                                       body_reader& merged) -> std::optional<discount_write> {
@@ -288,7 +295,7 @@ void delete_discount(const exchange_ptr& ex) {
   if (!ex->authenticate(auth_mode::admin)) return;
   auto id = ex->param(0);
   // Retired, not removed: orders keep pointing at it, admins still list it, it keeps its code.
-  write_discount(ex, [id](store& s) {
+  write_discount(ex, [id](store& s, const exchange&) {
     merge_check keep = [](const pricing_rule&, const std::string&, const discount_draft&,
                           body_reader&) -> std::optional<discount_write> { return std::nullopt; };
     return merge_and_write(s, id, {{"active", "false"}}, keep, 204);

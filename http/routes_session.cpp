@@ -56,15 +56,20 @@ void create_session_route(const exchange_ptr& ex) {
     s.device_json = device.value_or("");
     s.created_at_ms = now;
     s.expires_at_ms = now + e->svc.cfg.session.ttl.count();
+    // With an Idempotency-Key the answer (and so the token a replay gives back) commits with
+    // the session: a crash in between can never let a retry make a second session.
+    auto created = std::make_shared<http_response>(json_response(201, render_session(s, token)));
+    auto completes = completion_for(*e, *created);
     call_store<bool>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
-        [s](store& st) {
-          st.create_session(s);
+        [s, completes](store& st) {
+          st.create_session(s, completes ? &*completes : nullptr);
           return true;
         },
-        [e, finish, s, token](std::optional<bool> ok) {
+        [e, finish, created](std::optional<bool> ok) {
           if (!ok) return finish(unavailable(e));
-          finish(json_response(201, render_session(s, token)));
+          recorded(*e);
+          finish(std::move(*created));
         });
   });
 }

@@ -54,7 +54,9 @@ class caching_store final : public store {
     return p;
   }
 
-  void create_session(const session& s) override { inner_->create_session(s); }
+  void create_session(const session& s, const idempotency_completion* completes) override {
+    inner_->create_session(s, completes);
+  }
   std::optional<session> find_session(const std::string& id) override {
     return inner_->find_session(id);
   }
@@ -96,8 +98,8 @@ class caching_store final : public store {
   bool hold_relay_lease() override { return inner_->hold_relay_lease(); }
   // Pricing rules: one cached list per kind, read by every node's pricing book each second, so
   // the rules reach the store only after an admin write (which retires the list at once).
-  bool put_pricing_rule(const pricing_rule& r) override {
-    bool created = inner_->put_pricing_rule(r);
+  bool put_pricing_rule(const pricing_rule& r, const idempotency_completion* completes) override {
+    bool created = inner_->put_pricing_rule(r, completes);
     invalidate("cartd:pricing:" + r.kind);
     return created;
   }

@@ -160,7 +160,8 @@ constexpr query q_idem_complete{
     "UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, etag = $5,"
     " body = $6 WHERE scope = $1 AND key = $2"};
 constexpr query q_idem_release{"idem_release",
-                               "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2"};
+                               "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2"
+                               " AND state <> 'done'"};
 constexpr query q_rule_put{
     "rule_put",
     "INSERT INTO pricing_rules (kind, id, code, body) VALUES ($1, $2, $3, $4)"
@@ -325,10 +326,13 @@ class pg_store final : public store {
     return p;
   }
 
-  void create_session(const session& s) override {
+  void create_session(const session& s, const idempotency_completion* completes) override {
     auto c = pool_.acquire();
+    pg::transaction tx(*c);
     c->run(q_insert_session, {s.id, s.token_hash, opt(s.user_id), opt(s.device_json),
                               num(s.expires_at_ms), num(s.created_at_ms)});
+    if (completes) complete(*c, *completes);
+    tx.commit();
   }
 
   std::optional<session> find_session(const std::string& id) override {
@@ -386,7 +390,12 @@ class pg_store final : public store {
   void complete_idempotency_key(const std::string& scope, const std::string& key,
                                 const stored_response& r) override {
     auto c = pool_.acquire();
-    c->run(q_idem_complete, {scope, key, num(r.status), r.content_type, r.etag, r.body});
+    complete(*c, idempotency_completion{scope, key, r});
+  }
+
+  static void complete(pg::connection& c, const idempotency_completion& done) {
+    const auto& r = done.response;
+    c.run(q_idem_complete, {done.scope, done.key, num(r.status), r.content_type, r.etag, r.body});
   }
 
   void release_idempotency_key(const std::string& scope, const std::string& key) override {
@@ -394,9 +403,12 @@ class pg_store final : public store {
     c->run(q_idem_release, {scope, key});
   }
 
-  bool put_pricing_rule(const pricing_rule& r) override {
+  bool put_pricing_rule(const pricing_rule& r, const idempotency_completion* completes) override {
     auto c = pool_.acquire();
+    pg::transaction tx(*c);
     auto res = c->run(q_rule_put, {r.kind, r.id, opt(r.code), r.body});
+    if (completes) complete(*c, *completes);
+    tx.commit();
     return res.text(0, 0) == "t";  // xmax = 0: the row was inserted, not updated
   }
 

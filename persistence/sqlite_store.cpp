@@ -78,7 +78,8 @@ constexpr const char* k_idem_claim =
 constexpr const char* k_idem_complete =
     "UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4, etag = ?5,"
     " body = ?6 WHERE scope = ?1 AND key = ?2";
-constexpr const char* k_idem_release = "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
+constexpr const char* k_idem_release =
+    "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND state <> 'done'";
 constexpr const char* k_outbox_insert =
     "INSERT INTO outbox (cart_id, type, payload, created_at) VALUES (?1, ?2, ?3, ?4)";
 constexpr const char* k_outbox_fetch =
@@ -242,11 +243,14 @@ class sqlite_store final : public store {
     return p;
   }
 
-  void create_session(const session& s) override {
+  void create_session(const session& s, const idempotency_completion* completes) override {
     auto c = pool_.acquire();
+    sqlite::transaction tx(*c);
     statement st(*c, k_insert_session);
     st.bind(1, s.id).bind(2, s.token_hash).bind_opt(3, s.user_id).bind_opt(4, s.device_json);
     st.bind(5, s.expires_at_ms).bind(6, s.created_at_ms).run();
+    if (completes) complete(*c, *completes);
+    tx.commit();
   }
 
   std::optional<session> find_session(const std::string& id) override {
@@ -319,7 +323,7 @@ class sqlite_store final : public store {
 
   bool hold_relay_lease() override { return true; }  // one process per SQLite file
 
-  bool put_pricing_rule(const pricing_rule& r) override {
+  bool put_pricing_rule(const pricing_rule& r, const idempotency_completion* completes) override {
     auto c = pool_.acquire();
     sqlite::transaction tx(*c);
     statement exists(*c, k_rule_exists);
@@ -327,6 +331,7 @@ class sqlite_store final : public store {
     bool created = !exists.step();
     statement put(*c, k_rule_put);
     put.bind(1, r.kind).bind(2, r.id).bind_opt(3, r.code).bind(4, r.body).run();
+    if (completes) complete(*c, *completes);
     tx.commit();
     return created;
   }

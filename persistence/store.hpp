@@ -121,7 +121,10 @@ class store {
   virtual bool upsert_product(const product& p) = 0;
   virtual std::optional<product> get_product(const product_id& id) = 0;
 
-  virtual void create_session(const session& s) = 0;
+  /// Inserts a session; with `completes`, the Idempotency-Key answer of the request commits with
+  /// it (a crash can never leave the session without it, so a retry cannot make a second).
+  virtual void create_session(const session& s,
+                              const idempotency_completion* completes = nullptr) = 0;
   virtual std::optional<session> find_session(const std::string& id) = 0;
   virtual std::optional<session> find_session_by_token(const std::string& token_hash) = 0;
   virtual void update_session(const session& s) = 0;
@@ -135,15 +138,19 @@ class store {
   virtual idempotency_claim claim_idempotency_key(const idempotency_request& r) = 0;
   virtual void complete_idempotency_key(const std::string& scope, const std::string& key,
                                         const stored_response& response) = 0;
-  /// Forgets a claim whose request ended in a 5xx, so the client may retry with the same key.
+  /// Forgets a claim whose request ended in a 5xx, so the client may retry with the same key;
+  /// a claim whose change committed its answer (a late commit after a timed-out 503) is kept,
+  /// so the retry replays that answer instead of doing the change again.
   virtual void release_idempotency_key(const std::string& scope, const std::string& key) = 0;
 
   /// The oldest events in the outbox, oldest first.
   virtual std::vector<outbox_row> fetch_outbox(int limit) = 0;
   /// Removes published events.
   virtual void delete_outbox(const std::vector<std::int64_t>& ids) = 0;
-  /// Inserts or replaces a rule (keeping its creation order); true when new.
-  virtual bool put_pricing_rule(const pricing_rule& r) = 0;
+  /// Inserts or replaces a rule (keeping its creation order); true when new. With `completes`,
+  /// the Idempotency-Key answer commits with it, as for sessions.
+  virtual bool put_pricing_rule(const pricing_rule& r,
+                                const idempotency_completion* completes = nullptr) = 0;
   virtual std::vector<pricing_rule> list_pricing_rules(const std::string& kind) = 0;
   /// Replaces a rule's code and body only while its stored body is still `expected_body` (a
   /// read-modify-write that loses no concurrent change, on any node): false when it changed

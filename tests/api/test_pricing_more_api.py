@@ -617,6 +617,16 @@ class DiscountAdminTest(DiscountHelpers, ServerTest):
         self.assertProblem(self.c.post("/admin/discounts", {"code": code, "type": "percentage", "value": "5"},
                                        headers=ADMIN), 409, "conflict")
 
+    def test_a_retry_with_its_idempotency_key_creates_one_discount(self):
+        h = dict(ADMIN, **{"Idempotency-Key": "disc-" + uuid.uuid4().hex})
+        body = {"type": "percentage", "value": "3", "productIds": ["p-none-" + uuid.uuid4().hex[:6]]}
+        st1, _, first, raw = self.c.post("/admin/discounts", body, headers=h)
+        self.assertEqual(st1, 201, raw)
+        st2, hdrs, again, raw = self.c.post("/admin/discounts", body, headers=h)
+        self.assertEqual((st2, again, hdrs.get("idempotent-replayed")), (201, first, "true"), raw)
+        st, _, lst, raw = self.c.get("/pricing/discounts", headers=ADMIN)
+        self.assertEqual(len([x for x in lst["items"] if x["productIds"] == body["productIds"]]), 1, raw)
+
     def test_concurrent_patches_of_one_discount_keep_every_change(self):
         d = self.create(code=self.code(), type="percentage", value="10")
         fields = [("priority", 6), ("minSubtotal", 100), ("usageLimit", 9), ("value", "33"),

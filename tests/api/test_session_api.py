@@ -17,6 +17,18 @@ class SessionTest(ServerTest):
         self.assertNotIn("token", got)
         self.assertEqual(got["expiresAt"], s["expiresAt"])
 
+    def test_a_retry_with_its_idempotency_key_gives_the_same_session(self):
+        h = {"Idempotency-Key": "sess-" + os.urandom(8).hex()}
+        body = {"deviceInfo": {"app": "ios"}}
+        st1, _, first, raw = self.c.post("/session", body, headers=h)
+        self.assertEqual(st1, 201, raw)
+        st2, hdrs, again, raw = self.c.post("/session", body, headers=h)
+        self.assertEqual((st2, again), (201, first), raw)
+        self.assertEqual(hdrs.get("idempotent-replayed"), "true")
+        # One session: the replayed token is the one that works.
+        st, _, got, _ = self.c.get("/session/" + first["id"], headers={"X-Session-Token": again["token"]})
+        self.assertEqual((st, got["id"]), (200, first["id"]))
+
     def test_only_a_hash_of_the_token_is_stored(self):
         if self.server.env["CARTD_STORE_URL"].startswith("postgresql"):
             rows = subprocess.run(["psql", self.server.env["CARTD_STORE_URL"], "-tAc", "SELECT token_hash FROM sessions"],

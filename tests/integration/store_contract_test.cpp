@@ -402,6 +402,43 @@ TEST_P(store_contract, idempotency_keys_claim_replay_and_refuse_reuse) {
             st::claimed);
 }
 
+TEST_P(store_contract, a_session_or_a_rule_commits_with_its_idempotent_answer) {
+  using st = idempotency_claim::state;
+  auto now = now_ms();
+  ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "s1", "f", now)).outcome, st::claimed);
+  session s{"sess-1", "hash-1", "alice", "", now + 60000, now};
+  idempotency_completion done{"u:a", "s1", stored_response{201, "application/json", "", "{\"id\":\"sess-1\"}"}};
+  db->create_session(s, &done);
+  ASSERT_TRUE(db->find_session("sess-1"));
+  auto replay = db->claim_idempotency_key(claim("u:a", "s1", "f", now));
+  EXPECT_EQ(replay.outcome, st::replay);
+  EXPECT_EQ(replay.response.body, "{\"id\":\"sess-1\"}");
+  // A session that cannot be inserted (its id is taken) leaves the claim unanswered.
+  ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "s2", "f", now)).outcome, st::claimed);
+  idempotency_completion again{"u:a", "s2", stored_response{201, "application/json", "", "{}"}};
+  session twin = s;
+  twin.token_hash = "hash-2";
+  EXPECT_ANY_THROW(db->create_session(twin, &again));
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "s2", "f", now)).outcome, st::in_progress);
+
+  ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "d1", "f", now)).outcome, st::claimed);
+  idempotency_completion made{"u:a", "d1", stored_response{201, "application/json", "", "{\"id\":\"d-1\"}"}};
+  EXPECT_TRUE(db->put_pricing_rule(pricing_rule{"discount", "d-1", "", "{\"id\":\"d-1\"}"}, &made));
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "d1", "f", now)).response.body, "{\"id\":\"d-1\"}");
+}
+
+TEST_P(store_contract, releasing_a_claim_keeps_an_answer_that_committed) {
+  using st = idempotency_claim::state;
+  auto now = now_ms();
+  ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "late", "f", now)).outcome, st::claimed);
+  // The change committed its answer after the front end had given up (503) and releases.
+  db->complete_idempotency_key("u:a", "late", stored_response{201, "application/json", "", "{\"ok\":1}"});
+  db->release_idempotency_key("u:a", "late");
+  auto retry = db->claim_idempotency_key(claim("u:a", "late", "f", now));
+  EXPECT_EQ(retry.outcome, st::replay);  // not done twice
+  EXPECT_EQ(retry.response.body, "{\"ok\":1}");
+}
+
 TEST_P(store_contract, concurrent_commits_from_threads_all_land) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
