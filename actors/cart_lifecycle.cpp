@@ -17,6 +17,7 @@ cart_lifecycle::cart_lifecycle(store& s, metrics& m, lifecycle_settings settings
     : store_(s), stats_(m), settings_(settings), thread_([this] { run(); }) {}
 
 cart_lifecycle::~cart_lifecycle() {
+  stopping_ = true;  // a sweep under way stops after its current step
   {
     std::lock_guard<std::mutex> guard(mtx_);
     stop_ = true;
@@ -40,7 +41,7 @@ void cart_lifecycle::sweep() {
     auto expire_before = now - settings_.expire_after.count();
     // Page through the carts by key from where the last sweep stopped, at most k_steps pages
     // now; a pass over every cart ends when a page comes back short, and sets the gauge.
-    for (int step = 0; step < k_steps; ++step) {
+    for (int step = 0; step < k_steps && !stopping_; ++step) {
       auto s = store_.sweep_carts(cursor_, k_page, idle_before, expire_before,
                                   settings_.with_events, now);
       reported_ += s.reported;

@@ -71,6 +71,7 @@ class cart_lifecycle {
   std::mutex mtx_;
   std::condition_variable cv_;
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
 

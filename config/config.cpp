@@ -223,6 +223,9 @@ bool load_config(const std::string& toml_path, const std::map<std::string, std::
   }
   if (out.rate_limit.burst < out.rate_limit.rps)
     errors.push_back("rate_limit.burst must be at least rate_limit.rps");
+  // A cart purged before it could count as abandoned would never be reported.
+  if (out.cart.expire_after <= out.cart.abandon_after)
+    errors.push_back("cart.expire_after (CARTD_CART_EXPIRE_AFTER) must be longer than cart.abandon_after");
   if (out.node.name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);

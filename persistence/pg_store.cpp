@@ -72,17 +72,27 @@ constexpr query q_load_cart{"load_cart", "SELECT snapshot FROM carts WHERE id = 
 // guard lets a write land only on the version it was computed from (inserts: on no row).
 constexpr query q_commit_batch{
     "commit_batch",
-    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+    "WITH c AS (SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::int[],"
+    " $13::text[], $14::text[], $15::text[]) AS c(cart_id, scope, key, status, ct, etag, body)),"
+    // A write that answers an Idempotency-Key lands only while its claim is still running,
+    // locked here so a release (after a timed-out 503) cannot slip in before the answer.
+    " held AS (SELECT c.cart_id FROM c JOIN idempotency_keys k ON k.scope = c.scope"
+    " AND k.key = c.key AND k.state = 'running' FOR UPDATE OF k),"
+    " v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
     " $5::bigint[], $6::text[], $7::bigint[], $8::bigint[])"
-    " AS v(id, user_id, session_id, status, version, snapshot, created_at, updated_at)),"
-    " w AS (INSERT INTO carts (id, user_id, session_id, status, version, snapshot, created_at,"
-    " updated_at) SELECT * FROM v ORDER BY id"
-    " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version,"
-    " snapshot = EXCLUDED.snapshot, updated_at = EXCLUDED.updated_at"
-    " WHERE carts.version = EXCLUDED.version - 1 RETURNING carts.id),"
+    " AS v(id, user_id, session_id, status, version, snapshot, created_at, updated_at)"
+    " WHERE v.id NOT IN (SELECT cart_id FROM c) OR v.id IN (SELECT cart_id FROM held)),"
+    // New carts are inserted; others only update the version they were computed from, so a
+    // cart that is gone (purged) is never written back.
+    " wi AS (INSERT INTO carts (id, user_id, session_id, status, version, snapshot, created_at,"
+    " updated_at) SELECT * FROM v WHERE v.version = 1 ORDER BY id ON CONFLICT (id) DO NOTHING"
+    " RETURNING carts.id),"
+    " wu AS (UPDATE carts t SET status = v.status, version = v.version, snapshot = v.snapshot,"
+    " updated_at = v.updated_at FROM v WHERE t.id = v.id AND v.version > 1"
+    " AND t.version = v.version - 1 RETURNING t.id),"
+    " w AS (SELECT id FROM wi UNION ALL SELECT id FROM wu),"
     " k AS (UPDATE idempotency_keys k SET state = 'done', status = c.status, content_type = c.ct,"
-    " etag = c.etag, body = c.body FROM unnest($9::text[], $10::text[], $11::text[], $12::int[],"
-    " $13::text[], $14::text[], $15::text[]) AS c(cart_id, scope, key, status, ct, etag, body)"
+    " etag = c.etag, body = c.body FROM c"
     " WHERE k.scope = c.scope AND k.key = c.key AND c.cart_id IN (SELECT id FROM w)"
     " RETURNING 1),"
     " e AS (INSERT INTO outbox (cart_id, type, payload, created_at)"
@@ -158,7 +168,7 @@ constexpr query q_idem_claim{
 constexpr query q_idem_complete{
     "idem_complete",
     "UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, etag = $5,"
-    " body = $6 WHERE scope = $1 AND key = $2"};
+    " body = $6 WHERE scope = $1 AND key = $2 AND state = 'running'"};
 constexpr query q_idem_release{"idem_release",
                                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2"
                                " AND state <> 'done'"};
@@ -202,8 +212,16 @@ constexpr query q_sweep{
     " RETURNING cart_id)"
     " SELECT (SELECT id FROM s ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM s),"
     " (SELECT count(*) FROM i), (SELECT count(*) FROM d), r.cart_id"
-    " FROM (SELECT 1) one LEFT JOIN r ON true"};
-constexpr query q_sweep_snapshot{"sweep_snapshot", "SELECT snapshot FROM carts WHERE id = $1"};
+    " FROM (SELECT 1) one LEFT JOIN r ON true ORDER BY r.cart_id"};
+// The snapshot of a cart just reported, unless it changed since the page was read.
+constexpr query q_sweep_snapshot{
+    "sweep_snapshot",
+    "SELECT c.snapshot FROM carts c JOIN cart_abandonment a ON a.cart_id = c.id"
+    " WHERE c.id = $1 AND c.updated_at = a.idle_since"};
+// At the start of each pass: marks left by a cart that another node purged meanwhile.
+constexpr query q_sweep_orphans{
+    "sweep_orphans",
+    "DELETE FROM cart_abandonment a WHERE NOT EXISTS (SELECT 1 FROM carts c WHERE c.id = a.cart_id)"};
 constexpr query q_idem_purge{"idem_purge", "DELETE FROM idempotency_keys WHERE expires_at < $1"};
 
 session read_session(const pg::result& r) {
@@ -331,7 +349,7 @@ class pg_store final : public store {
     pg::transaction tx(*c);
     c->run(q_insert_session, {s.id, s.token_hash, opt(s.user_id), opt(s.device_json),
                               num(s.expires_at_ms), num(s.created_at_ms)});
-    if (completes) complete(*c, *completes);
+    complete_or_roll_back(*c, completes);
     tx.commit();
   }
 
@@ -393,9 +411,18 @@ class pg_store final : public store {
     complete(*c, idempotency_completion{scope, key, r});
   }
 
-  static void complete(pg::connection& c, const idempotency_completion& done) {
+  /// Stores the answer of a claim still running; false when the claim is gone (released after
+  /// a timed-out 503, so the change it answers must not commit either).
+  static bool complete(pg::connection& c, const idempotency_completion& done) {
     const auto& r = done.response;
-    c.run(q_idem_complete, {done.scope, done.key, num(r.status), r.content_type, r.etag, r.body});
+    return c.run(q_idem_complete, {done.scope, done.key, num(r.status), r.content_type, r.etag,
+                                   r.body})
+               .affected() == 1;
+  }
+
+  static void complete_or_roll_back(pg::connection& c, const idempotency_completion* done) {
+    if (done && !complete(c, *done))
+      throw store_error("the Idempotency-Key claim was released; nothing was written");
   }
 
   void release_idempotency_key(const std::string& scope, const std::string& key) override {
@@ -407,7 +434,7 @@ class pg_store final : public store {
     auto c = pool_.acquire();
     pg::transaction tx(*c);
     auto res = c->run(q_rule_put, {r.kind, r.id, opt(r.code), r.body});
-    if (completes) complete(*c, *completes);
+    complete_or_roll_back(*c, completes);
     tx.commit();
     return res.text(0, 0) == "t";  // xmax = 0: the row was inserted, not updated
   }
@@ -449,6 +476,7 @@ class pg_store final : public store {
                              std::int64_t now_ms) override {
     auto c = pool_.acquire();
     pg::transaction tx(*c);
+    if (after_id.empty()) c->run(q_sweep_orphans, {});
     auto r = c->run(q_sweep, {after_id, num(limit), num(idle_before_ms), num(expire_before_ms), num(now_ms)});
     lifecycle_step out;
     if (r.rows() > 0 && !r.null(0, 0)) out.last_id = r.text(0, 0);
@@ -575,11 +603,7 @@ class pg_store final : public store {
       if (n != 1) return write_status::conflict;  // rolls back
     }
     for (const auto& e : u.events) c.run(q_outbox_insert, {e.cart_id, e.type, e.payload});
-    if (u.completes) {
-      const auto& d = *u.completes;
-      c.run(q_idem_complete, {d.scope, d.key, num(d.response.status), d.response.content_type,
-                              d.response.etag, d.response.body});
-    }
+    if (u.completes && !complete(c, *u.completes)) return write_status::conflict;  // claim gone
     tx.commit();
     return write_status::committed;
   }

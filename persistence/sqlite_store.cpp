@@ -77,7 +77,7 @@ constexpr const char* k_idem_claim =
     " owner_boot = excluded.owner_boot";
 constexpr const char* k_idem_complete =
     "UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4, etag = ?5,"
-    " body = ?6 WHERE scope = ?1 AND key = ?2";
+    " body = ?6 WHERE scope = ?1 AND key = ?2 AND state = 'running'";
 constexpr const char* k_idem_release =
     "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND state <> 'done'";
 constexpr const char* k_outbox_insert =
@@ -109,6 +109,9 @@ constexpr const char* k_sweep_mark =
     " ON CONFLICT (cart_id) DO UPDATE SET idle_since = excluded.idle_since,"
     " reported_at = excluded.reported_at";
 constexpr const char* k_sweep_snapshot = "SELECT snapshot FROM carts WHERE id = ?1";
+constexpr const char* k_sweep_orphans =
+    "DELETE FROM cart_abandonment WHERE NOT EXISTS"
+    " (SELECT 1 FROM carts c WHERE c.id = cart_abandonment.cart_id)";
 constexpr const char* k_rule_delete = "DELETE FROM pricing_rules WHERE kind = ?1 AND id = ?2";
 constexpr const char* k_idem_purge = "DELETE FROM idempotency_keys WHERE expires_at < ?1";
 
@@ -173,7 +176,7 @@ class sqlite_store final : public store {
       c->exec("SAVEPOINT unit");
       bool ok = true;
       for (const auto& w : unit.writes) ok = ok && write_one(*c, w);
-      if (ok && unit.completes) complete(*c, *unit.completes);
+      if (ok && unit.completes) ok = complete(*c, *unit.completes);  // claim gone: not written
       if (ok) {
         for (const auto& e : unit.events) {
           statement ev(*c, k_outbox_insert);
@@ -249,7 +252,7 @@ class sqlite_store final : public store {
     statement st(*c, k_insert_session);
     st.bind(1, s.id).bind(2, s.token_hash).bind_opt(3, s.user_id).bind_opt(4, s.device_json);
     st.bind(5, s.expires_at_ms).bind(6, s.created_at_ms).run();
-    if (completes) complete(*c, *completes);
+    complete_or_roll_back(*c, completes);
     tx.commit();
   }
 
@@ -331,7 +334,7 @@ class sqlite_store final : public store {
     bool created = !exists.step();
     statement put(*c, k_rule_put);
     put.bind(1, r.kind).bind(2, r.id).bind_opt(3, r.code).bind(4, r.body).run();
-    if (completes) complete(*c, *completes);
+    complete_or_roll_back(*c, completes);
     tx.commit();
     return created;
   }
@@ -379,6 +382,7 @@ class sqlite_store final : public store {
                              std::int64_t now_ms) override {
     auto c = pool_.acquire();
     sqlite::transaction tx(*c);
+    if (after_id.empty()) c->exec(k_sweep_orphans);  // at the start of each pass
     struct seen { std::string id, status; std::int64_t updated_at, idle_since; };
     std::vector<seen> page;
     {
@@ -454,11 +458,19 @@ class sqlite_store final : public store {
     return st.changes() == 1;
   }
 
-  static void complete(sqlite::connection& c, const idempotency_completion& done) {
+  /// Stores the answer of a claim still running; false when the claim is gone (released after
+  /// a timed-out 503, so the change it answers must not commit either).
+  static bool complete(sqlite::connection& c, const idempotency_completion& done) {
     const auto& r = done.response;
     statement st(c, k_idem_complete);
     st.bind(1, done.scope).bind(2, done.key).bind(3, static_cast<std::int64_t>(r.status));
     st.bind(4, r.content_type).bind(5, r.etag).bind(6, r.body).run();
+    return st.changes() == 1;
+  }
+
+  static void complete_or_roll_back(sqlite::connection& c, const idempotency_completion* done) {
+    if (done && !complete(c, *done))
+      throw store_error("the Idempotency-Key claim was released; nothing was written");
   }
 
   std::optional<session> find(const char* sql, const std::string& arg) {
