@@ -2,7 +2,7 @@
 import threading
 import unittest
 
-from cartd_api import Server, new_cart, new_user, put_product
+from cartd_api import ADMIN, Server, new_cart, new_user, put_product
 
 
 class DurabilityTest(unittest.TestCase):
@@ -105,6 +105,38 @@ class IdempotentRetryAfterCrashTest(unittest.TestCase):
                     self.assertEqual(st, 201, raw)
                 st, _, cart, _ = c.get("/cart/" + carts[n], headers=user)
                 self.assertEqual(cart["items"][0]["quantity"], len(sent[n]), "cart %d: %d keys" % (n, len(sent[n])))
+        finally:
+            if server.proc is not None:
+                self.assertEqual(server.stop(), 0)
+
+
+class PricingRulesSurviveKill9Test(unittest.TestCase):
+    def test_acknowledged_pricing_writes_survive_kill_9(self):
+        server = Server()
+        try:
+            c = server.client()
+            st, _, d, raw = c.post("/admin/discounts", {"code": "KEEP10", "type": "percentage", "value": "10"},
+                                   headers=ADMIN)
+            self.assertEqual(st, 201, raw)
+            st, _, gone, raw = c.post("/admin/discounts", {"type": "fixed", "value": 100, "currency": "USD"},
+                                      headers=dict(ADMIN, **{"Idempotency-Key": "durable-1"}))
+            self.assertEqual(st, 201, raw)
+            self.assertEqual(c.patch("/admin/discounts/" + d["id"], {"value": "15", "priority": 9},
+                                     headers=ADMIN)[0], 200)
+            self.assertEqual(c.delete("/admin/discounts/" + gone["id"], headers=ADMIN)[0], 204)
+            self.assertEqual(c.put("/admin/tax-rates/US-NY", {"rate": "8.875"}, headers=ADMIN)[0], 200)
+            server.kill9()
+            server.start()
+            c = server.client()
+            st, _, lst, raw = c.get("/pricing/discounts", headers=ADMIN)
+            by_id = {x["id"]: x for x in lst["items"]}
+            self.assertEqual((by_id[d["id"]]["value"], by_id[d["id"]]["priority"]), ("15", 9), raw)
+            self.assertFalse(by_id[gone["id"]]["active"], raw)
+            self.assertEqual(c.get("/pricing/tax-rates")[2]["items"][0]["rate"], "8.875")
+            # The Idempotency-Key answer survived with its discount: the retry replays it.
+            st, hdrs, again, raw = c.post("/admin/discounts", {"type": "fixed", "value": 100, "currency": "USD"},
+                                          headers=dict(ADMIN, **{"Idempotency-Key": "durable-1"}))
+            self.assertEqual((st, again["id"], hdrs.get("idempotent-replayed")), (201, gone["id"], "true"), raw)
         finally:
             if server.proc is not None:
                 self.assertEqual(server.stop(), 0)
