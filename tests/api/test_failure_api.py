@@ -2,7 +2,7 @@
 import time
 import unittest
 
-from cartd_api import Server, new_cart, new_user, put_product
+from cartd_api import ADMIN, Server, new_cart, new_user, put_product
 from private_servers import PrivatePostgres
 
 
@@ -85,6 +85,48 @@ class ConcurrentStartTest(unittest.TestCase):
                 self.assertEqual(s.stop(), 0)
             pg.destroy()
 
+
+
+class LifecycleOutageTest(unittest.TestCase):
+    def test_the_sweeper_reports_an_outage_and_recovers_and_pricing_writes_answer_503(self):
+        pg = PrivatePostgres()
+        server = None
+        try:
+            server = Server(CARTD_STORE_URL=pg.url(), CARTD_HTTP_REQUEST_TIMEOUT="2s",
+                            CARTD_CART_SWEEP_INTERVAL="200ms")
+            c = server.client()
+            lifecycle = lambda: c.get("/health/detailed")[2]["components"]["lifecycle"]
+
+            def wait(pred, timeout=30):
+                deadline = time.time() + timeout
+                while time.time() < deadline and not pred():
+                    time.sleep(0.2)
+                return pred()
+
+            self.assertTrue(wait(lambda: lifecycle()["status"] == "ok"), lifecycle())
+            st, _, d, raw = c.post("/admin/discounts", {"code": "OUT", "type": "percentage", "value": "5"},
+                                   headers=ADMIN)
+            self.assertEqual(st, 201, raw)
+
+            pg.stop()
+            self.assertTrue(wait(lambda: lifecycle()["status"] == "failing"), lifecycle())
+            self.assertGreaterEqual(lifecycle()["failures"], 1)
+            for method, path, body in (("PATCH", "/admin/discounts/" + d["id"], {"value": "6"}),
+                                       ("DELETE", "/admin/discounts/" + d["id"], None),
+                                       ("POST", "/admin/discounts", {"type": "percentage", "value": "1"})):
+                st, hdrs, prob, raw = c.request(method, path, body=body, headers=ADMIN)
+                self.assertEqual((st, prob["code"]), (503, "unavailable"), (method, path, raw))
+                self.assertIn("retry-after", hdrs)
+
+            pg.start()
+            self.assertTrue(wait(lambda: lifecycle()["status"] == "ok"), lifecycle())
+            st, _, lst, raw = c.get("/pricing/discounts", headers=ADMIN)
+            self.assertEqual(st, 200, raw)
+            self.assertEqual([(x["value"], x["active"]) for x in lst["items"]], [("5", True)], raw)
+        finally:
+            if server and server.proc:
+                self.assertEqual(server.stop(), 0)
+            pg.destroy()
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
