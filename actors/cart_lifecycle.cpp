@@ -27,8 +27,8 @@ cart_lifecycle::~cart_lifecycle() {
 }
 
 lifecycle_figures cart_lifecycle::figures() const {
-  return lifecycle_figures{abandoned_.load(), reported_.load(), purged_.load(),
-                           sweeps_.load(),    passes_.load(),   failures_.load(),
+  return lifecycle_figures{abandoned_.load(),     reported_.load(),   purged_.load(),
+                           sweeps_.load(),        passes_.load(),     failures_.load(),
                            last_sweep_ms_.load(), last_failed_.load()};
 }
 

@@ -36,119 +36,154 @@ std::shared_ptr<prometheus::Registry> make_registry() {
 
 }  // namespace
 
-
 metrics::metrics()
     : registry_(make_registry()),
-      carts_live(family(BuildGauge().Name("cartd_actors_live").Help("Live actors by kind"),
-                        *registry_)
-                     .Add({{"kind", "cart"}})),
-      carts_spawned(family(BuildCounter().Name("cartd_actors_spawned_total")
-                               .Help("Actors spawned by kind"), *registry_)
-                        .Add({{"kind", "cart"}})),
-      carts_passivated(family(BuildCounter().Name("cartd_actors_passivated_total")
-                                  .Help("Actors passivated after their idle timeout"), *registry_)
+      carts_live(
+          family(BuildGauge().Name("cartd_actors_live").Help("Live actors by kind"), *registry_)
+              .Add({{"kind", "cart"}})),
+      carts_spawned(
+          family(BuildCounter().Name("cartd_actors_spawned_total").Help("Actors spawned by kind"),
+                 *registry_)
+              .Add({{"kind", "cart"}})),
+      carts_passivated(family(BuildCounter()
+                                  .Name("cartd_actors_passivated_total")
+                                  .Help("Actors passivated after their idle timeout"),
+                              *registry_)
                            .Add({{"kind", "cart"}})),
-      cart_restarts(family(BuildCounter().Name("cartd_actor_restarts_total")
+      cart_restarts(family(BuildCounter()
+                               .Name("cartd_actor_restarts_total")
                                .Help("Actors that failed and were restarted from their snapshot"),
                            *registry_)
                         .Add({{"kind", "cart"}})),
-      cart_mailbox_depth(family(BuildGauge().Name("cartd_actor_mailbox_depth")
+      cart_mailbox_depth(family(BuildGauge()
+                                    .Name("cartd_actor_mailbox_depth")
                                     .Help("Messages queued for actors of a kind, not yet handled"),
                                 *registry_)
                              .Add({{"kind", "cart"}})),
-      cart_message_seconds(family(BuildHistogram().Name("cartd_actor_message_seconds")
+      cart_message_seconds(family(BuildHistogram()
+                                      .Name("cartd_actor_message_seconds")
                                       .Help("Time to handle one message, store I/O included"),
                                   *registry_)
                                .Add({{"kind", "cart"}}, latency_buckets())),
-      snapshot_batch_size(family(BuildHistogram().Name("cartd_snapshot_batch_size")
+      snapshot_batch_size(family(BuildHistogram()
+                                     .Name("cartd_snapshot_batch_size")
                                      .Help("Cart snapshot writes per group-commit transaction"),
                                  *registry_)
                               .Add({}, batch_buckets())),
-      snapshot_commit_seconds(family(BuildHistogram().Name("cartd_snapshot_commit_seconds")
+      snapshot_commit_seconds(family(BuildHistogram()
+                                         .Name("cartd_snapshot_commit_seconds")
                                          .Help("Duration of one group-commit transaction"),
                                      *registry_)
                                   .Add({}, latency_buckets())),
-      snapshot_queue_depth(family(BuildGauge().Name("cartd_snapshot_queue_depth")
+      snapshot_queue_depth(family(BuildGauge()
+                                      .Name("cartd_snapshot_queue_depth")
                                       .Help("Snapshot writes waiting for a transaction"),
                                   *registry_)
                                .Add({})),
-      version_conflicts(family(BuildCounter().Name("cartd_version_conflicts_total")
-                                   .Help("Snapshot writes refused because the stored version moved"),
-                               *registry_)
-                            .Add({})),
-      store_jobs_in_flight(family(BuildGauge().Name("cartd_store_jobs_in_flight")
+      version_conflicts(
+          family(BuildCounter()
+                     .Name("cartd_version_conflicts_total")
+                     .Help("Snapshot writes refused because the stored version moved"),
+                 *registry_)
+              .Add({})),
+      store_jobs_in_flight(family(BuildGauge()
+                                      .Name("cartd_store_jobs_in_flight")
                                       .Help("Blocking store calls running on store workers"),
                                   *registry_)
                                .Add({})),
-      store_job_failures(family(BuildCounter().Name("cartd_store_job_failures_total")
+      store_job_failures(family(BuildCounter()
+                                    .Name("cartd_store_job_failures_total")
                                     .Help("Store calls that failed (store down, I/O error)"),
                                 *registry_)
                              .Add({})),
-      redis_up(family(BuildGauge().Name("cartd_redis_up")
-                          .Help("1 while Redis answers (rate limiter), else 0"), *registry_)
+      redis_up(family(BuildGauge()
+                          .Name("cartd_redis_up")
+                          .Help("1 while Redis answers (rate limiter), else 0"),
+                      *registry_)
                    .Add({})),
-      rate_limit_batch_size(family(BuildHistogram().Name("cartd_rate_limit_batch_size")
-                                       .Help("Rate-limit decisions sent to Redis in one round trip"),
-                                   *registry_)
-                                .Add({}, batch_buckets())),
-      outbox_published(family(BuildCounter().Name("cartd_events_published_total")
-                                  .Help("Domain events relayed from the outbox to the Redis stream"),
-                              *registry_)
-                           .Add({})),
-      outbox_waiting(family(BuildGauge().Name("cartd_outbox_waiting")
+      rate_limit_batch_size(
+          family(BuildHistogram()
+                     .Name("cartd_rate_limit_batch_size")
+                     .Help("Rate-limit decisions sent to Redis in one round trip"),
+                 *registry_)
+              .Add({}, batch_buckets())),
+      outbox_published(
+          family(BuildCounter()
+                     .Name("cartd_events_published_total")
+                     .Help("Domain events relayed from the outbox to the Redis stream"),
+                 *registry_)
+              .Add({})),
+      outbox_waiting(family(BuildGauge()
+                                .Name("cartd_outbox_waiting")
                                 .Help("Events in the outbox at the relay's last look (up to 500)"),
                             *registry_)
                          .Add({})),
-      outbox_relay_errors(family(BuildCounter().Name("cartd_outbox_relay_errors_total")
+      outbox_relay_errors(family(BuildCounter()
+                                     .Name("cartd_outbox_relay_errors_total")
                                      .Help("Relay rounds that failed (store or Redis down)"),
                                  *registry_)
                               .Add({})),
-      pricing_in_flight(family(BuildGauge().Name("cartd_pricing_in_flight")
+      pricing_in_flight(family(BuildGauge()
+                                   .Name("cartd_pricing_in_flight")
                                    .Help("Pricing jobs running on the pricing actors"),
                                *registry_)
                             .Add({})),
-      pricing_queued(family(BuildGauge().Name("cartd_pricing_queued")
+      pricing_queued(family(BuildGauge()
+                                .Name("cartd_pricing_queued")
                                 .Help("Pricing jobs admitted and waiting for a pricing actor"),
                             *registry_)
                          .Add({})),
-      pricing_rejected(family(BuildCounter().Name("cartd_pricing_rejected_total")
+      pricing_rejected(family(BuildCounter()
+                                  .Name("cartd_pricing_rejected_total")
                                   .Help("Pricing jobs refused because the bulkhead was full (503)"),
                               *registry_)
                            .Add({})),
-      pricing_completed(family(BuildCounter().Name("cartd_pricing_completed_total")
+      pricing_completed(family(BuildCounter()
+                                   .Name("cartd_pricing_completed_total")
                                    .Help("Pricing jobs finished by the pricing actors"),
                                *registry_)
                             .Add({})),
-      pricing_seconds(family(BuildHistogram().Name("cartd_pricing_seconds")
+      pricing_seconds(family(BuildHistogram()
+                                 .Name("cartd_pricing_seconds")
                                  .Help("Time one pricing job ran, queueing excluded"),
                              *registry_)
                           .Add({}, latency_buckets())),
-      carts_created(family(BuildCounter().Name("cartd_carts_created_total")
-                               .Help("Carts created"), *registry_)
-                        .Add({})),
-      items_added(family(BuildCounter().Name("cartd_items_added_total")
-                             .Help("Add-item commands committed"), *registry_)
-                      .Add({})),
-      carts_abandoned(family(BuildGauge().Name("cartd_carts_abandoned")
-                                 .Help("Active carts unchanged for cart.abandon_after, at the last sweep"),
-                             *registry_)
-                          .Add({})),
-      carts_abandoned_total(family(BuildCounter().Name("cartd_carts_abandoned_total")
-                                       .Help("Carts this node reported abandoned (once per idle spell)"),
-                                   *registry_)
-                                .Add({})),
-      carts_purged_total(family(BuildCounter().Name("cartd_carts_purged_total")
-                                    .Help("Carts this node purged after cart.expire_after unchanged"),
-                                *registry_)
-                             .Add({})),
-      lifecycle_failures(family(BuildCounter().Name("cartd_cart_lifecycle_failures_total")
+      carts_created(
+          family(BuildCounter().Name("cartd_carts_created_total").Help("Carts created"), *registry_)
+              .Add({})),
+      items_added(
+          family(BuildCounter().Name("cartd_items_added_total").Help("Add-item commands committed"),
+                 *registry_)
+              .Add({})),
+      carts_abandoned(
+          family(BuildGauge()
+                     .Name("cartd_carts_abandoned")
+                     .Help("Active carts unchanged for cart.abandon_after, at the last sweep"),
+                 *registry_)
+              .Add({})),
+      carts_abandoned_total(
+          family(BuildCounter()
+                     .Name("cartd_carts_abandoned_total")
+                     .Help("Carts this node reported abandoned (once per idle spell)"),
+                 *registry_)
+              .Add({})),
+      carts_purged_total(
+          family(BuildCounter()
+                     .Name("cartd_carts_purged_total")
+                     .Help("Carts this node purged after cart.expire_after unchanged"),
+                 *registry_)
+              .Add({})),
+      lifecycle_failures(family(BuildCounter()
+                                    .Name("cartd_cart_lifecycle_failures_total")
                                     .Help("Lifecycle sweeps that failed (store down)"),
                                 *registry_)
                              .Add({})),
-      lifecycle_sweep_seconds(family(BuildHistogram().Name("cartd_cart_lifecycle_sweep_seconds")
-                                         .Help("Time one lifecycle sweep took"),
-                                     *registry_)
-                                  .Add({}, Histogram::BucketBoundaries{0.001, 0.01, 0.1, 0.5, 1, 5, 30, 120})) {
+      lifecycle_sweep_seconds(
+          family(BuildHistogram()
+                     .Name("cartd_cart_lifecycle_sweep_seconds")
+                     .Help("Time one lifecycle sweep took"),
+                 *registry_)
+              .Add({}, Histogram::BucketBoundaries{0.001, 0.01, 0.1, 0.5, 1, 5, 30, 120})) {
   http_requests_ = &BuildCounter()
                         .Name("cartd_http_requests_total")
                         .Help("HTTP requests by route, method and status")

@@ -1,6 +1,7 @@
 #include "app/commands.hpp"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -8,17 +9,15 @@
 #include <iostream>
 #include <sstream>
 
-#include <spdlog/spdlog.h>
-
 #include "actors/cart_lifecycle.hpp"
 #include "actors/event_relay.hpp"
 #include "actors/pricing_book.hpp"
 #include "actors/system.hpp"
-#include "http/pricing_codec.hpp"
 #include "config/config.hpp"
 #include "domain/ids.hpp"
 #include "domain/time.hpp"
 #include "http/auth.hpp"
+#include "http/pricing_codec.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "http/service.hpp"

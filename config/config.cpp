@@ -72,15 +72,13 @@ std::vector<key_spec> specs(config& c) {
       {"cart.max_lines", kind::integer, &c.cart.max_lines, 1, 10000, nullptr},
       {"cart.abandon_after", kind::duration, &c.cart.abandon_after, 1000, 365LL * 86400000,
        nullptr},
-      {"cart.expire_after", kind::duration, &c.cart.expire_after, 1000, 3650LL * 86400000,
-       nullptr},
+      {"cart.expire_after", kind::duration, &c.cart.expire_after, 1000, 3650LL * 86400000, nullptr},
       {"cart.sweep_interval", kind::duration, &c.cart.sweep_interval, 100, 86400000, nullptr},
       {"pricing.workers", kind::integer, &c.pricing.workers, 1, 64, nullptr},
       {"pricing.queue_max", kind::integer, &c.pricing.queue_max, 0, 100000, nullptr},
       {"catalog.cache_ttl", kind::duration, &c.catalog.cache_ttl, 0, 3600000, nullptr},
       {"session.ttl", kind::duration, &c.session.ttl, 1000, 3650LL * 86400000, nullptr},
-      {"idempotency.ttl", kind::duration, &c.idempotency.ttl, 86400000, 3650LL * 86400000,
-       nullptr},
+      {"idempotency.ttl", kind::duration, &c.idempotency.ttl, 86400000, 3650LL * 86400000, nullptr},
       {"actors.scheduler", kind::text, &c.actors.scheduler, 0, 0, check_scheduler},
       {"actors.threads", kind::integer, &c.actors.threads, 1, 256, nullptr},
       {"node.name", kind::text, &c.node.name, 0, 0, nullptr},
@@ -225,7 +223,8 @@ bool load_config(const std::string& toml_path, const std::map<std::string, std::
     errors.push_back("rate_limit.burst must be at least rate_limit.rps");
   // A cart purged before it could count as abandoned would never be reported.
   if (out.cart.expire_after <= out.cart.abandon_after)
-    errors.push_back("cart.expire_after (CARTD_CART_EXPIRE_AFTER) must be longer than cart.abandon_after");
+    errors.push_back(
+        "cart.expire_after (CARTD_CART_EXPIRE_AFTER) must be longer than cart.abandon_after");
   if (out.node.name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);

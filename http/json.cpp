@@ -81,6 +81,11 @@ std::optional<simdjson::dom::element> lookup(simdjson::dom::object& obj, const c
   if (el.is_null()) return std::nullopt;
   return el;
 }
+/// `key` of a body that parsed; nothing for a body that did not (it has no DOM to look in).
+std::optional<simdjson::dom::element> lookup(bool broken, simdjson::dom::object& obj,
+                                             const char* key) {
+  return broken ? std::nullopt : lookup(obj, key);
+}
 }  // namespace
 
 bool body_reader::has(const char* key) const {
@@ -94,7 +99,7 @@ void body_reader::fail(std::string field, std::string message) {
 
 std::optional<std::string> body_reader::string(const char* key, bool required,
                                                std::size_t min_len, std::size_t max_len) {
-  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
+  auto el = lookup(error_.has_value(), impl_->obj, key);
   if (!el) {
     if (required) fail(key, "is required");
     return std::nullopt;
@@ -113,7 +118,7 @@ std::optional<std::string> body_reader::string(const char* key, bool required,
 
 std::optional<std::int64_t> body_reader::integer(const char* key, bool required, std::int64_t min,
                                                  std::int64_t max) {
-  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
+  auto el = lookup(error_.has_value(), impl_->obj, key);
   if (!el) {
     if (required) fail(key, "is required");
     return std::nullopt;
@@ -131,7 +136,7 @@ std::optional<std::int64_t> body_reader::integer(const char* key, bool required,
 }
 
 std::optional<bool> body_reader::boolean(const char* key, bool required) {
-  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
+  auto el = lookup(error_.has_value(), impl_->obj, key);
   if (!el) {
     if (required) fail(key, "is required");
     return std::nullopt;
@@ -147,7 +152,7 @@ std::optional<bool> body_reader::boolean(const char* key, bool required) {
 std::optional<std::vector<std::string>> body_reader::string_array(const char* key, bool required,
                                                                   std::size_t max_items,
                                                                   std::size_t max_len) {
-  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
+  auto el = lookup(error_.has_value(), impl_->obj, key);
   if (!el) {
     if (required) fail(key, "is required");
     return std::nullopt;
@@ -175,7 +180,7 @@ std::optional<std::vector<std::string>> body_reader::string_array(const char* ke
 
 std::optional<std::string> body_reader::object_json(const char* key, bool required,
                                                     std::size_t max_bytes) {
-  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
+  auto el = lookup(error_.has_value(), impl_->obj, key);
   if (!el) {
     if (required) fail(key, "is required");
     return std::nullopt;
@@ -196,7 +201,7 @@ std::vector<std::unique_ptr<body_reader>> body_reader::objects(const char* key, 
                                                                std::size_t min_items,
                                                                std::size_t max_items) {
   std::vector<std::unique_ptr<body_reader>> out;
-  auto el = error_ ? std::optional<simdjson::dom::element>{} : lookup(impl_->obj, key);  // no DOM: none
+  auto el = lookup(error_.has_value(), impl_->obj, key);
   if (!el) {
     if (required) fail(key, "is required");
     return out;
@@ -226,7 +231,8 @@ std::vector<std::unique_ptr<body_reader>> body_reader::objects(const char* key, 
 std::vector<std::pair<std::string, std::string>> body_reader::members() const {
   std::vector<std::pair<std::string, std::string>> out;
   if (error_) return out;
-  for (auto field : impl_->obj) out.emplace_back(std::string(field.key), simdjson::to_string(field.value));
+  for (auto field : impl_->obj)
+    out.emplace_back(std::string(field.key), simdjson::to_string(field.value));
   return out;
 }
 

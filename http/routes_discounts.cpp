@@ -1,15 +1,14 @@
 // Discounts: POST /admin/discounts, PATCH and DELETE /admin/discounts/{id} (admin), and
 // GET /pricing/discounts. A discount is kept as its API JSON in the store's pricing rules; a
 // write reloads this node's pricing book before it is answered.
-#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <caf/all.hpp>
 #include <cctype>
 #include <functional>
 #include <utility>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "actors/pricing_book.hpp"
 #include "actors/store_pool.hpp"
@@ -66,8 +65,10 @@ void read_value(body_reader& body, json_writer& w, const std::optional<std::stri
         if (auto as_int = body.integer("value", false, 0, 100)) pct = rate{*as_int * 10'000};
       }
     }
-    if (!pct) body.fail("value", "a percent 0..100: an integer or a decimal string like \"12.5\"");
-    else w.field("value", format_rate(*pct));
+    if (!pct)
+      body.fail("value", "a percent 0..100: an integer or a decimal string like \"12.5\"");
+    else
+      w.field("value", format_rate(*pct));
   } else if (type) {
     auto amount = body.integer("value", true, 1, max_amount);
     if (amount) w.field("value", *amount);
@@ -95,8 +96,8 @@ discount_draft read_discount(body_reader& body, const std::string& id) {
   if (type && *type != "percentage" && *type != "fixed")
     body.fail("type", "must be percentage or fixed");
   auto currency = body.string("currency", false, 3, 3);
-  if (currency && !std::all_of(currency->begin(), currency->end(),
-                               [](char c) { return c >= 'A' && c <= 'Z'; }))
+  if (currency &&
+      !std::all_of(currency->begin(), currency->end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
     body.fail("currency", "must be an ISO 4217 code like USD");
   json_writer w;
   w.begin_object();
@@ -116,7 +117,10 @@ discount_draft read_discount(body_reader& body, const std::string& id) {
   read_window(body, w);
   auto limit = body.integer("usageLimit", false, 1, max_amount);
   w.key("usageLimit");
-  if (limit) w.value(*limit); else w.null();
+  if (limit)
+    w.value(*limit);
+  else
+    w.null();
   w.field("active", body.boolean("active", false).value_or(true));
   w.end_object();
   if (!code && !automatic) body.fail("code", "a discount without a code must be automatic");
@@ -131,7 +135,8 @@ std::string merge_members(const std::string& base, const members& change) {
   json_writer w;
   w.begin_object();
   for (const auto& [k, v] : kept) {
-    bool replaced = std::any_of(change.begin(), change.end(), [&](const auto& c) { return c.first == k; });
+    bool replaced =
+        std::any_of(change.begin(), change.end(), [&](const auto& c) { return c.first == k; });
     if (!replaced) w.key(k).raw_or_null(v);
   }
   for (const auto& [k, v] : change) w.key(k).raw_or_null(v);
@@ -157,13 +162,17 @@ struct discount_write {
   std::optional<domain_error> error;  ///< a status of 400 and above
 };
 
-discount_write answer(int status, std::string body) { return discount_write{status, std::move(body), {}}; }
+discount_write answer(int status, std::string body) {
+  return discount_write{status, std::move(body), {}};
+}
 discount_write problem(error_code c, std::string detail) {
   auto e = make_error(c, std::move(detail));
   return discount_write{0, {}, std::move(e)};
 }
 discount_write no_such_discount() { return problem(error_code::not_found, "no such discount"); }
-discount_write code_in_use() { return problem(error_code::conflict, "a discount with this code exists"); }
+discount_write code_in_use() {
+  return problem(error_code::conflict, "a discount with this code exists");
+}
 
 std::optional<pricing_rule> find_discount(store& s, const std::string& id) {
   for (auto& r : s.list_pricing_rules("discount"))
@@ -195,7 +204,8 @@ std::optional<discount_write> write_or_conflict(store& s, const pricing_rule& ru
 /// book is reloaded, so carts and quotes here are priced with it from the answer on.
 void write_discount(const exchange_ptr& ex,
                     std::function<discount_write(store&, const exchange&)> action) {
-  ex->run(auth_mode::admin, [action](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+  ex->run(auth_mode::admin, [action](caf::event_based_actor* self, exchange_ptr e,
+                                     finish_fn finish) {
     call_store<discount_write>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
         [action, e, book = e->svc.runtime.pricing()](store& s) {
@@ -205,8 +215,9 @@ void write_discount(const exchange_ptr& ex,
               book->refresh();
             } catch (const std::exception& err) {
               // Written all the same: the book's own round reloads it within a second.
-              spdlog::warn(R"({{"msg":"pricing book not reloaded after a discount write","error":"{}"}})",
-                           err.what());
+              spdlog::warn(
+                  R"({{"msg":"pricing book not reloaded after a discount write","error":"{}"}})",
+                  err.what());
             }
           }
           return out;
@@ -239,9 +250,11 @@ discount_write merge_and_write(store& s, const std::string& id, const members& c
     if (auto refused = decide(*stored, stored_type, draft, merged)) return *refused;
     pricing_rule rule{"discount", id, draft.code, draft.json};
     bool replaced = false;
-    if (auto conflict = write_or_conflict(s, rule, [&] { replaced = s.replace_pricing_rule(rule, stored->body); }))
+    if (auto conflict = write_or_conflict(
+            s, rule, [&] { replaced = s.replace_pricing_rule(rule, stored->body); }))
       return *conflict;
-    if (replaced) return answer(ok_status, ok_status == 204 ? "" : with_used(draft.json, stored->used));
+    if (replaced)
+      return answer(ok_status, ok_status == 204 ? "" : with_used(draft.json, stored->used));
   }
   return problem(error_code::conflict, "the discount kept changing; retry");
 }
@@ -315,11 +328,14 @@ void list_discounts(const exchange_ptr& ex) {
           auto now = now_ms();
           for (const auto& r : *rules) {
             auto d = discount_from_rule(r);
-            bool current = d && d->active && d->automatic && (!d->starts_at_ms || *d->starts_at_ms <= now) &&
+            bool current = d && d->active && d->automatic &&
+                           (!d->starts_at_ms || *d->starts_at_ms <= now) &&
                            (!d->ends_at_ms || now < *d->ends_at_ms) &&
                            (!d->usage_limit || d->used < *d->usage_limit);
-            if (e->who.admin) w.raw_or_null(with_used(r.body, r.used));  // admins: every one
-            else if (current) w.raw_or_null(r.body);
+            if (e->who.admin)
+              w.raw_or_null(with_used(r.body, r.used));  // admins: every one
+            else if (current)
+              w.raw_or_null(r.body);
           }
           w.end_array().end_object();
           finish(json_response(200, w.str()));

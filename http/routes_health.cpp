@@ -1,5 +1,4 @@
 #include <caf/all.hpp>
-
 #include <chrono>
 
 #include "actors/cart_lifecycle.hpp"
@@ -105,20 +104,29 @@ void health_detailed(const exchange_ptr& ex) {
       if (svc.lifecycle) {
         auto lf = svc.lifecycle->figures();
         const auto& ls = svc.lifecycle->settings();
-        w.field("status", lf.last_failed ? "failing" : lf.sweeps == 0 ? "starting" : "ok")
-            .field("abandonAfterSeconds", static_cast<std::int64_t>(ls.abandon_after.count() / 1000))
+        w.field("status", lf.last_failed   ? "failing"
+                          : lf.sweeps == 0 ? "starting"
+                                           : "ok")
+            .field("abandonAfterSeconds",
+                   static_cast<std::int64_t>(ls.abandon_after.count() / 1000))
             .field("expireAfterSeconds", static_cast<std::int64_t>(ls.expire_after.count() / 1000))
             .field("sweepIntervalMillis", static_cast<std::int64_t>(ls.interval.count()))
             .field("events", ls.with_events)
             .key("abandoned");
-        if (lf.abandoned >= 0) w.value(lf.abandoned); else w.null();
+        if (lf.abandoned >= 0)
+          w.value(lf.abandoned);
+        else
+          w.null();
         w.field("reported", lf.reported)
             .field("purged", lf.purged)
             .field("sweeps", lf.sweeps)
             .field("passes", lf.passes)
             .field("failures", lf.failures)
             .key("lastSweepAt");
-        if (lf.last_sweep_ms > 0) w.value(format_rfc3339(lf.last_sweep_ms)); else w.null();
+        if (lf.last_sweep_ms > 0)
+          w.value(format_rfc3339(lf.last_sweep_ms));
+        else
+          w.null();
       } else {
         w.field("status", "disabled");
       }

@@ -1,7 +1,6 @@
 // Quotes: POST /pricing/calculate prices items with the pricing engine against the catalog
 // and the stored rules, storing nothing.
 #include <caf/all.hpp>
-
 #include <map>
 
 #include "actors/pricing_book.hpp"

@@ -138,7 +138,8 @@ class caching_store final : public store {
                              std::int64_t expire_before_ms, bool with_events,
                              std::int64_t now_ms) override {
     // Carts are never cached in Redis: nothing to retire.
-    return inner_->sweep_carts(after_id, limit, idle_before_ms, expire_before_ms, with_events, now_ms);
+    return inner_->sweep_carts(after_id, limit, idle_before_ms, expire_before_ms, with_events,
+                               now_ms);
   }
   void delete_outbox(const std::vector<std::int64_t>& ids) override {
     inner_->delete_outbox(ids);

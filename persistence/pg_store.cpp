@@ -221,7 +221,8 @@ constexpr query q_sweep_snapshot{
 // At the start of each pass: marks left by a cart that another node purged meanwhile.
 constexpr query q_sweep_orphans{
     "sweep_orphans",
-    "DELETE FROM cart_abandonment a WHERE NOT EXISTS (SELECT 1 FROM carts c WHERE c.id = a.cart_id)"};
+    "DELETE FROM cart_abandonment a"
+    " WHERE NOT EXISTS (SELECT 1 FROM carts c WHERE c.id = a.cart_id)"};
 constexpr query q_idem_purge{"idem_purge", "DELETE FROM idempotency_keys WHERE expires_at < $1"};
 
 session read_session(const pg::result& r) {
@@ -415,8 +416,8 @@ class pg_store final : public store {
   /// a timed-out 503, so the change it answers must not commit either).
   static bool complete(pg::connection& c, const idempotency_completion& done) {
     const auto& r = done.response;
-    return c.run(q_idem_complete, {done.scope, done.key, num(r.status), r.content_type, r.etag,
-                                   r.body})
+    return c.run(q_idem_complete,
+                 {done.scope, done.key, num(r.status), r.content_type, r.etag, r.body})
                .affected() == 1;
   }
 
@@ -456,7 +457,8 @@ class pg_store final : public store {
 
   bool replace_pricing_rule(const pricing_rule& r, const std::string& expected_body) override {
     auto c = pool_.acquire();
-    return c->run(q_rule_replace, {r.kind, r.id, opt(r.code), r.body, expected_body}).affected() > 0;
+    auto res = c->run(q_rule_replace, {r.kind, r.id, opt(r.code), r.body, expected_body});
+    return res.affected() > 0;
   }
 
   bool count_discount_use(const std::string& id, std::optional<std::int64_t> limit) override {
@@ -477,7 +479,8 @@ class pg_store final : public store {
     auto c = pool_.acquire();
     pg::transaction tx(*c);
     if (after_id.empty()) c->run(q_sweep_orphans, {});
-    auto r = c->run(q_sweep, {after_id, num(limit), num(idle_before_ms), num(expire_before_ms), num(now_ms)});
+    auto r = c->run(
+        q_sweep, {after_id, num(limit), num(idle_before_ms), num(expire_before_ms), num(now_ms)});
     lifecycle_step out;
     if (r.rows() > 0 && !r.null(0, 0)) out.last_id = r.text(0, 0);
     out.scanned = static_cast<int>(r.integer(0, 1));

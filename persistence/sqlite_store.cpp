@@ -359,7 +359,12 @@ class sqlite_store final : public store {
   bool replace_pricing_rule(const pricing_rule& r, const std::string& expected_body) override {
     auto c = pool_.acquire();
     statement st(*c, k_rule_replace);
-    st.bind(1, r.kind).bind(2, r.id).bind_opt(3, r.code).bind(4, r.body).bind(5, expected_body).run();
+    st.bind(1, r.kind)
+        .bind(2, r.id)
+        .bind_opt(3, r.code)
+        .bind(4, r.body)
+        .bind(5, expected_body)
+        .run();
     return st.changes() > 0;
   }
 
@@ -383,13 +388,17 @@ class sqlite_store final : public store {
     auto c = pool_.acquire();
     sqlite::transaction tx(*c);
     if (after_id.empty()) c->exec(k_sweep_orphans);  // at the start of each pass
-    struct seen { std::string id, status; std::int64_t updated_at, idle_since; };
+    struct seen {
+      std::string id, status;
+      std::int64_t updated_at, idle_since;
+    };
     std::vector<seen> page;
     {
       statement st(*c, k_sweep_page);
       st.bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
       while (st.step())
-        page.push_back(seen{st.text(0), st.text(1), st.integer(2), st.is_null(3) ? -1 : st.integer(3)});
+        page.push_back(
+            seen{st.text(0), st.text(1), st.integer(2), st.is_null(3) ? -1 : st.integer(3)});
     }
     lifecycle_step out;
     out.scanned = static_cast<int>(page.size());
@@ -416,8 +425,11 @@ class sqlite_store final : public store {
       auto cart = snap.step() ? decode_snapshot(snap.text(0)) : std::nullopt;
       if (!cart) continue;  // unreadable: marked all the same, so it is not picked again
       statement ev(*c, k_outbox_insert);
-      ev.bind(1, p.id).bind(2, "cart_abandoned")
-          .bind(3, encode_event("cart_abandoned", *cart, nullptr, "", now_ms)).bind(4, now_ms).run();
+      ev.bind(1, p.id)
+          .bind(2, "cart_abandoned")
+          .bind(3, encode_event("cart_abandoned", *cart, nullptr, "", now_ms))
+          .bind(4, now_ms)
+          .run();
     }
     tx.commit();
     return out;

@@ -96,11 +96,11 @@ struct pricing_rule {
 
 /// What one step of the cart lifecycle sweep saw and did.
 struct lifecycle_step {
-  std::string last_id;    ///< the last cart looked at: where the next step goes on
-  int scanned = 0;        ///< carts looked at (fewer than the limit: the end was reached)
-  int idle = 0;           ///< active carts abandoned among them (reported now or before)
-  int reported = 0;       ///< idle spells reported by this step
-  int purged = 0;         ///< carts deleted by this step
+  std::string last_id;  ///< the last cart looked at: where the next step goes on
+  int scanned = 0;      ///< carts looked at (fewer than the limit: the end was reached)
+  int idle = 0;         ///< active carts abandoned among them (reported now or before)
+  int reported = 0;     ///< idle spells reported by this step
+  int purged = 0;       ///< carts deleted by this step
 };
 
 class store {

@@ -6,10 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <ostream>
-
 #include <filesystem>
 #include <functional>
+#include <ostream>
 #include <thread>
 #include <tuple>
 
@@ -207,17 +206,21 @@ TEST_P(store_contract, pricing_rules_upsert_list_in_creation_order_and_delete) {
 TEST_P(store_contract, a_rule_is_replaced_only_while_it_is_as_it_was_read) {
   ASSERT_TRUE(db->put_pricing_rule(pricing_rule{"discount", "d1", "old", "{\"v\":1}"}));
   ASSERT_TRUE(db->count_discount_use("d1", std::nullopt));
-  EXPECT_TRUE(db->replace_pricing_rule(pricing_rule{"discount", "d1", "new", "{\"v\":2}"}, "{\"v\":1}"));
+  EXPECT_TRUE(
+      db->replace_pricing_rule(pricing_rule{"discount", "d1", "new", "{\"v\":2}"}, "{\"v\":1}"));
   // A second writer that read {"v":1} too loses, and sees the first one's change to retry on.
-  EXPECT_FALSE(db->replace_pricing_rule(pricing_rule{"discount", "d1", "other", "{\"v\":3}"}, "{\"v\":1}"));
+  EXPECT_FALSE(
+      db->replace_pricing_rule(pricing_rule{"discount", "d1", "other", "{\"v\":3}"}, "{\"v\":1}"));
   auto rules = db->list_pricing_rules("discount");
   ASSERT_EQ(rules.size(), 1u);
   EXPECT_EQ((std::make_tuple(rules[0].code, rules[0].body, rules[0].used)),
             (std::make_tuple(std::string("new"), std::string("{\"v\":2}"), std::int64_t{1})));
-  EXPECT_TRUE(db->replace_pricing_rule(pricing_rule{"discount", "d1", "", "{\"v\":4}"}, "{\"v\":2}"));
+  EXPECT_TRUE(
+      db->replace_pricing_rule(pricing_rule{"discount", "d1", "", "{\"v\":4}"}, "{\"v\":2}"));
   EXPECT_EQ(db->list_pricing_rules("discount")[0].code, "");  // no code: none stored
   EXPECT_FALSE(db->replace_pricing_rule(pricing_rule{"discount", "gone", "", "{}"}, "{}"));
-  EXPECT_FALSE(db->replace_pricing_rule(pricing_rule{"tax", "d1", "", "{}"}, "{\"v\":4}"));  // other kind
+  EXPECT_FALSE(
+      db->replace_pricing_rule(pricing_rule{"tax", "d1", "", "{}"}, "{\"v\":4}"));  // other kind
 }
 
 TEST_P(store_contract, discount_uses_are_counted_up_to_the_limit_and_given_back) {
@@ -264,7 +267,8 @@ TEST_P(store_contract, racing_orders_never_use_a_discount_beyond_its_limit) {
 }
 
 /// A cart last changed at `at_ms` (version 1, or `version` after updates).
-cart cart_changed_at(const std::string& id, std::int64_t at_ms, cart_status status = cart_status::active) {
+cart cart_changed_at(const std::string& id, std::int64_t at_ms,
+                     cart_status status = cart_status::active) {
   auto c = sample_cart(id, "lifecycle");
   c.created_at_ms = at_ms;
   c.updated_at_ms = at_ms;
@@ -282,7 +286,8 @@ TEST_P(store_contract, the_lifecycle_sweep_reports_each_idle_spell_once_page_by_
   ASSERT_EQ(db->commit({write_unit{{cart_write{cart_changed_at("old-1", now - 3 * day), 0}}},
                         write_unit{{cart_write{cart_changed_at("old-2", now - 2 * day), 0}}},
                         write_unit{{cart_write{cart_changed_at("fresh", now - 1000), 0}}},
-                        write_unit{{cart_write{cart_changed_at("done", now - 5 * day, cart_status::merged), 0}}}}),
+                        write_unit{{cart_write{
+                            cart_changed_at("done", now - 5 * day, cart_status::merged), 0}}}}),
             (std::vector<write_status>(4, write_status::committed)));
   const auto idle_before = now - day, expire_before = now - 30 * day;
   auto sweep = [&](const std::string& after, int limit, bool events = true) {
@@ -297,18 +302,22 @@ TEST_P(store_contract, the_lifecycle_sweep_reports_each_idle_spell_once_page_by_
     EXPECT_EQ(rows[i].event.type, "cart_abandoned");
     EXPECT_EQ(rows[i].event.cart_id, i == 0 ? "old-1" : "old-2");
     EXPECT_NE(rows[i].event.payload.find("\"type\":\"cart_abandoned\""), std::string::npos);
-    EXPECT_NE(rows[i].event.payload.find("\"cartId\":\"" + rows[i].event.cart_id + "\""), std::string::npos);
+    EXPECT_NE(rows[i].event.payload.find("\"cartId\":\"" + rows[i].event.cart_id + "\""),
+              std::string::npos);
   }
   EXPECT_EQ(counts(sweep("", 10)), std::make_tuple(4, 2, 0, 0));  // still idle, reported once
   EXPECT_EQ(db->fetch_outbox(10).size(), 2u);
 
   // Page by page: each page goes on after the last id of the one before; the end is short.
   auto p1 = sweep("", 2);
-  EXPECT_EQ((std::make_pair(counts(p1), p1.last_id)), (std::make_pair(std::make_tuple(2, 0, 0, 0), std::string("fresh"))));
+  EXPECT_EQ((std::make_pair(counts(p1), p1.last_id)),
+            (std::make_pair(std::make_tuple(2, 0, 0, 0), std::string("fresh"))));
   auto p2 = sweep(p1.last_id, 2);
-  EXPECT_EQ((std::make_pair(counts(p2), p2.last_id)), (std::make_pair(std::make_tuple(2, 2, 0, 0), std::string("old-2"))));
+  EXPECT_EQ((std::make_pair(counts(p2), p2.last_id)),
+            (std::make_pair(std::make_tuple(2, 2, 0, 0), std::string("old-2"))));
   auto p3 = sweep(p2.last_id, 2);
-  EXPECT_EQ((std::make_pair(counts(p3), p3.last_id)), (std::make_pair(std::make_tuple(0, 0, 0, 0), std::string())));
+  EXPECT_EQ((std::make_pair(counts(p3), p3.last_id)),
+            (std::make_pair(std::make_tuple(0, 0, 0, 0), std::string())));
 
   // old-1 changes, then idles again: a new spell, reported again (without events this time).
   auto again = cart_changed_at("old-1", now - day - 500);
@@ -325,11 +334,14 @@ TEST_P(store_contract, the_lifecycle_sweep_reports_each_idle_spell_once_page_by_
 TEST_P(store_contract, the_lifecycle_sweep_purges_expired_carts_of_any_status) {
   constexpr std::int64_t day = 86'400'000;
   const std::int64_t now = now_ms();
-  ASSERT_EQ(db->commit({write_unit{{cart_write{cart_changed_at("x-1", now - 40 * day), 0}}},
-                        write_unit{{cart_write{cart_changed_at("x-2", now - 31 * day, cart_status::deleted), 0}}},
-                        write_unit{{cart_write{cart_changed_at("x-3", now - 35 * day, cart_status::merged), 0}}},
-                        write_unit{{cart_write{cart_changed_at("keep", now - 29 * day), 0}}}}),
-            (std::vector<write_status>(4, write_status::committed)));
+  ASSERT_EQ(
+      db->commit(
+          {write_unit{{cart_write{cart_changed_at("x-1", now - 40 * day), 0}}},
+           write_unit{
+               {cart_write{cart_changed_at("x-2", now - 31 * day, cart_status::deleted), 0}}},
+           write_unit{{cart_write{cart_changed_at("x-3", now - 35 * day, cart_status::merged), 0}}},
+           write_unit{{cart_write{cart_changed_at("keep", now - 29 * day), 0}}}}),
+      (std::vector<write_status>(4, write_status::committed)));
   const auto idle_before = now - day, expire_before = now - 30 * day;
   EXPECT_EQ(counts(db->sweep_carts("", 10, idle_before, expire_before, false, now)),
             std::make_tuple(4, 1, 1, 3));  // keep is abandoned; the others are gone
@@ -351,7 +363,8 @@ TEST_P(store_contract, nodes_sweeping_at_once_report_each_idle_spell_once) {
   const std::int64_t now = now_ms();
   std::vector<write_unit> units;
   for (int i = 0; i < 120; ++i)
-    units.push_back(write_unit{{cart_write{cart_changed_at("idle-" + std::to_string(1000 + i), now - 2 * day), 0}}});
+    units.push_back(write_unit{
+        {cart_write{cart_changed_at("idle-" + std::to_string(1000 + i), now - 2 * day), 0}}});
   ASSERT_EQ(db->commit(units), std::vector<write_status>(120, write_status::committed));
   std::atomic<int> reported{0};
   std::atomic<int> failed{0};
@@ -413,7 +426,8 @@ TEST_P(store_contract, a_session_or_a_rule_commits_with_its_idempotent_answer) {
   auto now = now_ms();
   ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "s1", "f", now)).outcome, st::claimed);
   session s{"sess-1", "hash-1", "alice", "", now + 60000, now};
-  idempotency_completion done{"u:a", "s1", stored_response{201, "application/json", "", "{\"id\":\"sess-1\"}"}};
+  idempotency_completion done{"u:a", "s1",
+                              stored_response{201, "application/json", "", "{\"id\":\"sess-1\"}"}};
   db->create_session(s, &done);
   ASSERT_TRUE(db->find_session("sess-1"));
   auto replay = db->claim_idempotency_key(claim("u:a", "s1", "f", now));
@@ -428,9 +442,11 @@ TEST_P(store_contract, a_session_or_a_rule_commits_with_its_idempotent_answer) {
   EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "s2", "f", now)).outcome, st::in_progress);
 
   ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "d1", "f", now)).outcome, st::claimed);
-  idempotency_completion made{"u:a", "d1", stored_response{201, "application/json", "", "{\"id\":\"d-1\"}"}};
+  idempotency_completion made{"u:a", "d1",
+                              stored_response{201, "application/json", "", "{\"id\":\"d-1\"}"}};
   EXPECT_TRUE(db->put_pricing_rule(pricing_rule{"discount", "d-1", "", "{\"id\":\"d-1\"}"}, &made));
-  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "d1", "f", now)).response.body, "{\"id\":\"d-1\"}");
+  EXPECT_EQ(db->claim_idempotency_key(claim("u:a", "d1", "f", now)).response.body,
+            "{\"id\":\"d-1\"}");
 }
 
 TEST_P(store_contract, releasing_a_claim_keeps_an_answer_that_committed) {
@@ -438,7 +454,8 @@ TEST_P(store_contract, releasing_a_claim_keeps_an_answer_that_committed) {
   auto now = now_ms();
   ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "late", "f", now)).outcome, st::claimed);
   // The change committed its answer after the front end had given up (503) and releases.
-  db->complete_idempotency_key("u:a", "late", stored_response{201, "application/json", "", "{\"ok\":1}"});
+  db->complete_idempotency_key("u:a", "late",
+                               stored_response{201, "application/json", "", "{\"ok\":1}"});
   db->release_idempotency_key("u:a", "late");
   auto retry = db->claim_idempotency_key(claim("u:a", "late", "f", now));
   EXPECT_EQ(retry.outcome, st::replay);  // not done twice
@@ -454,7 +471,8 @@ TEST_P(store_contract, a_change_whose_claim_was_released_does_not_commit) {
   db->release_idempotency_key("u:a", "c");
   auto c = sample_cart("late-cart", "alice");
   write_unit unit{{cart_write{c, 0}}};
-  unit.completes = idempotency_completion{"u:a", "c", stored_response{201, "application/json", "", "{}"}};
+  unit.completes =
+      idempotency_completion{"u:a", "c", stored_response{201, "application/json", "", "{}"}};
   EXPECT_EQ(db->commit({unit}), std::vector<write_status>{write_status::conflict});
   EXPECT_FALSE(db->load_cart(cart_id{"late-cart"}));
   // An update too (it goes through the batch on PostgreSQL).
@@ -464,14 +482,16 @@ TEST_P(store_contract, a_change_whose_claim_was_released_does_not_commit) {
   auto next = c;
   next.version = 2;
   write_unit update{{cart_write{next, 1}}};
-  update.completes = idempotency_completion{"u:a", "c2", stored_response{200, "application/json", "", "{}"}};
+  update.completes =
+      idempotency_completion{"u:a", "c2", stored_response{200, "application/json", "", "{}"}};
   EXPECT_EQ(db->commit({update}), std::vector<write_status>{write_status::conflict});
   EXPECT_EQ(db->load_cart(cart_id{"late-cart"})->version, 1u);
 
   ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "s", "f", now)).outcome, st::claimed);
   db->release_idempotency_key("u:a", "s");
   idempotency_completion done{"u:a", "s", stored_response{201, "application/json", "", "{}"}};
-  EXPECT_ANY_THROW(db->create_session(session{"late-sess", "h-late", "", "", now + 60000, now}, &done));
+  EXPECT_ANY_THROW(
+      db->create_session(session{"late-sess", "h-late", "", "", now + 60000, now}, &done));
   EXPECT_FALSE(db->find_session("late-sess"));
   ASSERT_EQ(db->claim_idempotency_key(claim("u:a", "r", "f", now)).outcome, st::claimed);
   db->release_idempotency_key("u:a", "r");
@@ -487,7 +507,8 @@ TEST_P(store_contract, a_cart_that_is_gone_is_not_written_back_by_a_stale_update
   c.version = 2;
   ASSERT_EQ(db->commit({write_unit{{cart_write{c, 1}}}})[0], write_status::committed);
   // Purged by a sweep, while a live actor still holds it at version 2.
-  ASSERT_EQ(db->sweep_carts("", 10, now_ms(), now_ms() - 30LL * 86'400'000, false, now_ms()).purged, 1);
+  ASSERT_EQ(db->sweep_carts("", 10, now_ms(), now_ms() - 30LL * 86'400'000, false, now_ms()).purged,
+            1);
   auto next = c;
   next.version = 3;
   next.updated_at_ms = now_ms();
