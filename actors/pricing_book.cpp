@@ -87,7 +87,13 @@ result<cart> pricing_book::patch(const cart& c, const cart_patch& p,
   code_check refuse = [rules, now_ms](const std::string& code, const cart& target) {
     return refuse_code(code, target, *rules, now_ms);
   };
-  shipping_check known = [rules](const std::string& id) { return rules->shipping.count(id) > 0; };
+  shipping_check known = [rules](const std::string& id, const cart& target) -> std::optional<std::string> {
+    auto it = rules->shipping.find(id);
+    if (it == rules->shipping.end()) return "no shipping method " + id;
+    if (!it->second.currency.empty() && it->second.currency != target.currency)
+      return "shipping method " + id + " is priced in " + it->second.currency;
+    return std::nullopt;
+  };
   return patch_cart(c, p, refuse, known, now_ms);
 }
 

@@ -168,10 +168,12 @@ result<cart> patch_cart(const cart& c, const cart_patch& patch, const code_check
   cart next = c;
   if (patch.region) next.region = *patch.region;
   if (patch.shipping_method) {
-    if (!patch.shipping_method->empty() && !known_shipping(*patch.shipping_method)) {
-      domain_error e = make_error(error_code::validation_failed, "unknown shipping method");
-      e.errors.push_back({"shippingMethod", "no shipping method " + *patch.shipping_method});
-      return e;
+    if (!patch.shipping_method->empty()) {
+      if (auto why = known_shipping(*patch.shipping_method, next)) {
+        domain_error e = make_error(error_code::validation_failed, "shipping method refused");
+        e.errors.push_back({"shippingMethod", *why});
+        return e;
+      }
     }
     next.shipping_method = *patch.shipping_method;
   }

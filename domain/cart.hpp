@@ -90,8 +90,8 @@ result<cart> set_item_quantity(const cart& c, const item_id& line, std::int32_t 
 result<cart> remove_item(const cart& c, const item_id& line, std::int64_t now_ms);
 /// Why a discount code cannot apply to a cart (unknown, expired, …), or nothing when it can.
 using code_check = std::function<std::optional<std::string>(const std::string&, const cart&)>;
-/// Whether a shipping method exists.
-using shipping_check = std::function<bool(const std::string&)>;
+/// Why shipping method `id` cannot serve `c` (unknown, another currency), or nothing when it can.
+using shipping_check = std::function<std::optional<std::string>(const std::string& id, const cart& c)>;
 result<cart> patch_cart(const cart& c, const cart_patch& patch, const code_check& refuse_code,
                         const shipping_check& known_shipping, std::int64_t now_ms);
 result<cart> delete_cart(const cart& c, std::int64_t now_ms);

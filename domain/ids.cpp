@@ -1,5 +1,6 @@
 #include "domain/ids.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <random>
@@ -38,6 +39,10 @@ std::string uuid_from_digest(std::string_view hex) {
   digits[16] = variant[(nibble == std::string_view::npos ? 0 : nibble) & 3];
   return digits.substr(0, 8) + "-" + digits.substr(8, 4) + "-" + digits.substr(12, 4) + "-" +
          digits.substr(16, 4) + "-" + digits.substr(20, 12);
+}
+
+bool is_currency(std::string_view s) {
+  return s.size() == 3 && std::all_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
 bool is_uuid(std::string_view s) {

@@ -32,6 +32,8 @@ std::string uuid_from_digest(std::string_view hex);
 bool is_uuid(std::string_view s);
 /// True for 1–64 characters of [A-Za-z0-9._-]: product and variant ids.
 bool is_catalog_id(std::string_view s);
+/// Three capital letters, as an ISO 4217 currency code: USD, EUR.
+bool is_currency(std::string_view s);
 /// An ISO 3166-1 country, optionally with a subdivision: US, US-CA, GB-LND.
 bool is_region(std::string_view s);
 

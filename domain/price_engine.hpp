@@ -47,6 +47,7 @@ struct shipping_method {
   std::string name;
   std::int64_t price = 0;
   std::optional<std::int64_t> free_over;
+  std::string currency;  ///< of price and freeOver; empty: carts of any currency
 };
 
 struct priced_line {

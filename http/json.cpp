@@ -93,6 +93,12 @@ bool body_reader::has(const char* key) const {
   return lookup(impl_->obj, key).has_value();
 }
 
+bool body_reader::is_null(const char* key) const {
+  if (error_) return false;
+  simdjson::dom::element el;
+  return !impl_->obj.at_key(key).get(el) && el.is_null();
+}
+
 void body_reader::fail(std::string field, std::string message) {
   errors_.push_back({prefix_ + field, std::move(message)});
 }

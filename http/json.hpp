@@ -61,6 +61,7 @@ class body_reader {
 
   const std::optional<domain_error>& error() const { return error_; }
   bool has(const char* key) const;  ///< present and not null
+  bool is_null(const char* key) const;  ///< present as null (a PATCH clearing a field)
 
   std::optional<std::string> string(const char* key, bool required, std::size_t min_len,
                                     std::size_t max_len);

@@ -53,6 +53,7 @@ std::optional<shipping_method> shipping_from_rule(const pricing_rule& r) {
   m.name = b.string("name", true, 1, 100).value_or("");
   m.price = b.integer("price", true, 0, max_amount).value_or(0);
   if (auto f = b.integer("freeOver", false, 0, max_amount)) m.free_over = *f;
+  m.currency = b.string("currency", false, 3, 3).value_or("");
   return m;
 }
 

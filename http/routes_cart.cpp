@@ -13,10 +13,6 @@ namespace cartd {
 
 namespace {
 
-bool valid_currency(const std::string& c) {
-  return c.size() == 3 && std::all_of(c.begin(), c.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
-}
-
 /// Runs a command against the cart of path parameter 0 once the caller is known.
 void run_cart_command(const exchange_ptr& ex, cart_id id, std::optional<std::uint64_t> if_match,
                       cart_command cmd, int ok_status, cart_view view) {
@@ -40,7 +36,7 @@ void create_cart_route(const exchange_ptr& ex) {
   if (body.error()) return ex->fail(*body.error());
   auto currency = body.string("currency", false, 3, 3).value_or("USD");
   auto region = body.string("region", false, 2, 6).value_or("");
-  if (!valid_currency(currency)) body.fail("currency", "must be an ISO 4217 code like USD");
+  if (!is_currency(currency)) body.fail("currency", "must be an ISO 4217 code like USD");
   if (!region.empty() && !is_region(region)) body.fail("region", "must look like US or US-CA");
   if (auto e = body.validation_error()) return ex->fail(*e);
   cart_id id{new_uuid_v7(now_ms())};
@@ -89,6 +85,10 @@ void patch_cart_route(const exchange_ptr& ex) {
   patch.discount_codes = body.string_array("discountCodes", false, 20, 64);
   patch.shipping_method = body.string("shippingMethod", false, 1, 64);
   patch.metadata_json = body.object_json("metadata", false, 4096);
+  // null clears: no region (no tax), no shipping method (shipping 0), no metadata.
+  if (body.is_null("region")) patch.region = "";
+  if (body.is_null("shippingMethod")) patch.shipping_method = "";
+  if (body.is_null("metadata")) patch.metadata_json = "";
   if (auto e = body.validation_error()) return ex->fail(*e);
   run_cart_command(ex, *id, if_match, patch_cart_cmd{patch}, 200, cart_view::full);
 }

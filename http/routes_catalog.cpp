@@ -24,7 +24,7 @@ product read_product(body_reader& body, const std::string& id) {
   p.id = product_id{id};
   p.name = body.string("name", true, 1, 200).value_or("");
   p.currency = body.string("currency", true, 3, 3).value_or("USD");
-  if (!std::all_of(p.currency.begin(), p.currency.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+  if (!is_currency(p.currency))
     body.fail("currency", "must be an ISO 4217 code like USD");
   p.active = body.boolean("active", false).value_or(true);
   auto variants = body.objects("variants", true, 1, 100);

@@ -96,9 +96,7 @@ discount_draft read_discount(body_reader& body, const std::string& id) {
   if (type && *type != "percentage" && *type != "fixed")
     body.fail("type", "must be percentage or fixed");
   auto currency = body.string("currency", false, 3, 3);
-  if (currency &&
-      !std::all_of(currency->begin(), currency->end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
-    body.fail("currency", "must be an ISO 4217 code like USD");
+  if (currency && !is_currency(*currency)) body.fail("currency", "must be an ISO 4217 code like USD");
   json_writer w;
   w.begin_object();
   w.field("id", id);

@@ -106,11 +106,15 @@ void put_shipping_method(const exchange_ptr& ex) {
   auto name = body.string("name", true, 1, 100);
   auto price = body.integer("price", true, 0, 10'000'000'000);
   auto free_over = body.integer("freeOver", false, 0, 1'000'000'000'000);
+  auto currency = body.string("currency", false, 3, 3);
+  if (currency && !is_currency(*currency)) body.fail("currency", "must be an ISO 4217 code like USD");
   if (auto e = body.validation_error()) return ex->fail(*e);
   json_writer w;
   w.begin_object().field("id", id).field("name", *name).field("price", *price);
   w.key("freeOver");
   if (free_over) w.value(*free_over); else w.null();
+  // Prices are in the cart's currency; a method with a currency serves only carts in it.
+  w.key("currency").value_or_null(currency.value_or(""));
   w.end_object();
   put_rule(ex, pricing_rule{"shipping", id, "", w.str()});
 }

@@ -1,6 +1,8 @@
 // Quotes: POST /pricing/calculate prices items with the pricing engine against the catalog
 // and the stored rules, storing nothing.
 #include <caf/all.hpp>
+
+#include <algorithm>
 #include <map>
 
 #include "actors/pricing_book.hpp"
@@ -8,6 +10,7 @@
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "domain/catalog.hpp"
+#include "domain/ids.hpp"
 #include "domain/money.hpp"
 #include "domain/time.hpp"
 #include "http/json.hpp"
@@ -34,19 +37,34 @@ void calculate_quote(const exchange_ptr& ex) {
   cart quoted;
   quoted.id = cart_id{"quote"};
   quoted.currency = body.string("currency", true, 3, 3).value_or("");
+  if (!quoted.currency.empty() && !is_currency(quoted.currency))
+    body.fail("currency", "must be an ISO 4217 code like USD");
   cart_patch patch;
   patch.region = body.string("region", false, 2, 6);
   if (patch.region && !is_region(*patch.region)) body.fail("region", "must look like US or US-CA");
   auto items = body.objects("items", true, 1, 100);
-  int n = 0;
-  for (auto& it : items) {
+  const auto max_quantity = ex->svc.cfg.cart.max_quantity_per_line;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& it = items[i];
     auto p = it->string("productId", true, 1, 64);
     auto v = it->string("variantId", true, 1, 64);
-    auto q = it->integer("quantity", true, 1, ex->svc.cfg.cart.max_quantity_per_line);
+    auto q = it->integer("quantity", true, 1, max_quantity);
     for (auto& fe : it->field_errors()) body.field_errors().push_back(fe);
-    if (p && v && q) {
-      quoted.items.push_back(cart_item{item_id{"line-" + std::to_string(n++)}, product_id{*p},
-                                       variant_id{*v}, "", static_cast<std::int32_t>(*q), 0, 0});
+    if (!p || !v || !q) continue;
+    // As a cart does: the same product+variant again adds to its line (one line), within the
+    // per-line maximum.
+    auto same = std::find_if(quoted.items.begin(), quoted.items.end(), [&](const cart_item& l) {
+      return l.product.value == *p && l.variant.value == *v;
+    });
+    if (same == quoted.items.end()) {
+      quoted.items.push_back(cart_item{item_id{"line-" + std::to_string(quoted.items.size())},
+                                       product_id{*p}, variant_id{*v}, "",
+                                       static_cast<std::int32_t>(*q), 0, 0});
+    } else if (same->quantity + *q > max_quantity) {
+      body.fail("items[" + std::to_string(i) + "].quantity",
+                "the same product and variant add up to more than " + std::to_string(max_quantity));
+    } else {
+      same->quantity += static_cast<std::int32_t>(*q);
     }
   }
   patch.discount_codes = body.string_array("discountCodes", false, 20, 64);

@@ -1024,5 +1024,80 @@ class UsageLimitTest(DiscountHelpers, ServerTest):
         self.assertEqual((st, body["used"], body["usageLimit"]), (200, 2, 2), raw)
         self.assertEqual(self.applied(self.cart_totals(cart, user)["totals"]), {})
 
+
+class CartAndQuoteEdgesTest(DiscountHelpers, ServerTest):
+    """What a client trips over around the arithmetic: clearing a cart's region and shipping,
+    repeated lines in a quote, currencies of quotes and shipping methods."""
+
+    def test_null_clears_the_region_the_shipping_method_and_the_metadata(self):
+        sid = "ship-" + uuid.uuid4().hex[:8]
+        region = "FR-" + uuid.uuid4().hex[:3].upper()
+        self.assertEqual(self.c.put("/admin/tax-rates/" + region, {"rate": "12.5"}, headers=ADMIN)[0], 200)
+        self.assertEqual(self.c.put("/admin/shipping-methods/" + sid, {"name": "Exp", "price": 1500},
+                                    headers=ADMIN)[0], 200)
+        _, user, cart = self.cart_with(price=1000)
+        st, _, body, raw = self.c.patch("/cart/" + cart, {"region": region, "shippingMethod": sid,
+                                                          "metadata": {"a": 1}}, headers=user)
+        self.assertEqual((st, body["totals"]["taxTotal"], body["totals"]["shippingTotal"]), (200, 125, 1500), raw)
+        st, _, body, raw = self.c.patch("/cart/" + cart, {"region": None, "shippingMethod": None, "metadata": None},
+                                        headers=user)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual((body["region"], body["shippingMethod"], body["metadata"]), (None, None, None), raw)
+        self.assertEqual((body["totals"]["taxTotal"], body["totals"]["shippingTotal"], body["totals"]["total"]),
+                         (0, 0, 1000), raw)
+        # Absent fields stay as they are.
+        self.c.patch("/cart/" + cart, {"region": region}, headers=user)
+        st, _, body, raw = self.c.patch("/cart/" + cart, {"metadata": {"b": 2}}, headers=user)
+        self.assertEqual((body["region"], body["metadata"]), (region, {"b": 2}), raw)
+        for bad in ({"region": ""}, {"shippingMethod": ""}, {"region": 5}):
+            self.assertProblem(self.c.patch("/cart/" + cart, bad, headers=user), 400, "validation_failed")
+
+    def test_a_quote_adds_up_repeated_lines_as_a_cart_does(self):
+        region = "FR-" + uuid.uuid4().hex[:3].upper()
+        self.c.put("/admin/tax-rates/" + region, {"rate": "12.5"}, headers=ADMIN)
+        pid, user, cart = self.cart_with(price=4, qty=1)
+        st, _, body, raw = self.c.post("/cart/%s/items" % cart, {"productId": pid, "variantId": "v", "quantity": 1},
+                                       headers=user)
+        self.assertEqual(st, 201, raw)
+        self.c.patch("/cart/" + cart, {"region": region}, headers=user)
+        cart_totals = self.c.get("/cart/%s/totals" % cart, headers=user)[2]
+        line = {"productId": pid, "variantId": "v", "quantity": 1}
+        st, _, q, raw = self.c.post("/pricing/calculate", {"currency": "USD", "region": region, "items": [line, line]})
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(len(q["lines"]), 1, raw)
+        self.assertEqual((q["lines"][0]["quantity"], q["taxTotal"], q["total"]), (2, 1, 9), raw)
+        self.assertEqual((q["taxTotal"], q["total"]), (cart_totals["taxTotal"], cart_totals["total"]))
+        # Within the per-line maximum after adding up, as a cart.
+        big = dict(line, quantity=600)
+        prob = self.assertProblem(self.c.post("/pricing/calculate", {"currency": "USD", "items": [big, big]}), 400,
+                                  "validation_failed")
+        self.assertIn("items[1].quantity", [e["field"] for e in prob["errors"]])
+
+    def test_a_malformed_currency_is_a_validation_error(self):
+        pid = put_product(self.c, [{"id": "v", "price": 100, "stock": 10}])
+        for bad in ("usd", "US", "U5D", 840):
+            prob = self.assertProblem(self.c.post("/pricing/calculate", {"currency": bad, "items": [
+                {"productId": pid, "variantId": "v", "quantity": 1}]}), 400, "validation_failed")
+            self.assertIn("currency", [e["field"] for e in prob["errors"]], bad)
+
+    def test_a_shipping_method_with_a_currency_serves_only_carts_in_it(self):
+        sid = "eur-" + uuid.uuid4().hex[:8]
+        st, _, m, raw = self.c.put("/admin/shipping-methods/" + sid, {"name": "EU", "price": 599, "currency": "EUR"},
+                                   headers=ADMIN)
+        self.assertEqual((st, m["currency"]), (200, "EUR"), raw)
+        self.assertProblem(self.c.put("/admin/shipping-methods/" + sid, {"name": "EU", "price": 599, "currency": "eur"},
+                                      headers=ADMIN), 400, "validation_failed")
+        _, user, cart = self.cart_with()  # a USD cart
+        prob = self.assertProblem(self.c.patch("/cart/" + cart, {"shippingMethod": sid}, headers=user), 400,
+                                  "validation_failed")
+        self.assertIn("priced in EUR", json.dumps(prob["errors"]))
+        pid = put_product(self.c, [{"id": "v", "price": 100, "stock": 10}])
+        quote = {"currency": "USD", "items": [{"productId": pid, "variantId": "v", "quantity": 1}], "shippingMethod": sid}
+        self.assertProblem(self.c.post("/pricing/calculate", quote), 400, "validation_failed")
+        eur = put_product(self.c, [{"id": "v", "price": 100, "stock": 10}], currency="EUR")
+        quote = {"currency": "EUR", "items": [{"productId": eur, "variantId": "v", "quantity": 1}], "shippingMethod": sid}
+        st, _, q, raw = self.c.post("/pricing/calculate", quote)
+        self.assertEqual((st, q["shippingTotal"], q["currency"]), (200, 599, "EUR"), raw)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

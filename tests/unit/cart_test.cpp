@@ -108,7 +108,9 @@ TEST(cart, discount_codes_are_checked_and_kept_once_each) {
     if (code == "SAVE10" || code == "save10") return std::nullopt;
     return "unknown discount code " + code;
   };
-  shipping_check none = [](const std::string&) { return false; };
+  shipping_check none = [](const std::string& id, const cart&) -> std::optional<std::string> {
+    return "no shipping method " + id;
+  };
   cart_patch p;
   p.discount_codes = std::vector<std::string>{"NOPE"};
   auto refused = patch_cart(fresh(), p, only_save10, none, t0);
