@@ -2,6 +2,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <map>
+
 namespace cartd {
 
 namespace {
@@ -123,31 +125,6 @@ metrics::metrics()
                                      .Help("Relay rounds that failed (store or Redis down)"),
                                  *registry_)
                               .Add({})),
-      pricing_in_flight(family(BuildGauge()
-                                   .Name("cartd_pricing_in_flight")
-                                   .Help("Pricing jobs running on the pricing actors"),
-                               *registry_)
-                            .Add({})),
-      pricing_queued(family(BuildGauge()
-                                .Name("cartd_pricing_queued")
-                                .Help("Pricing jobs admitted and waiting for a pricing actor"),
-                            *registry_)
-                         .Add({})),
-      pricing_rejected(family(BuildCounter()
-                                  .Name("cartd_pricing_rejected_total")
-                                  .Help("Pricing jobs refused because the bulkhead was full (503)"),
-                              *registry_)
-                           .Add({})),
-      pricing_completed(family(BuildCounter()
-                                   .Name("cartd_pricing_completed_total")
-                                   .Help("Pricing jobs finished by the pricing actors"),
-                               *registry_)
-                            .Add({})),
-      pricing_seconds(family(BuildHistogram()
-                                 .Name("cartd_pricing_seconds")
-                                 .Help("Time one pricing job ran, queueing excluded"),
-                             *registry_)
-                          .Add({}, latency_buckets())),
       carts_created(
           family(BuildCounter().Name("cartd_carts_created_total").Help("Carts created"), *registry_)
               .Add({})),
@@ -196,6 +173,35 @@ metrics::metrics()
                         .Name("cartd_http_request_duration_seconds")
                         .Help("HTTP request latency by route")
                         .Register(*registry_);
+  bulkhead_in_flight_ = &BuildGauge()
+                             .Name("cartd_bulkhead_in_flight")
+                             .Help("Jobs running on a bulkhead's workers, by pool")
+                             .Register(*registry_);
+  bulkhead_queued_ = &BuildGauge()
+                          .Name("cartd_bulkhead_queued")
+                          .Help("Jobs admitted to a bulkhead and waiting for a worker, by pool")
+                          .Register(*registry_);
+  bulkhead_rejected_ = &BuildCounter()
+                            .Name("cartd_bulkhead_rejected_total")
+                            .Help("Jobs a full bulkhead refused (503), by pool")
+                            .Register(*registry_);
+  bulkhead_completed_ = &BuildCounter()
+                             .Name("cartd_bulkhead_completed_total")
+                             .Help("Jobs a bulkhead's workers finished, by pool")
+                             .Register(*registry_);
+  bulkhead_seconds_ = &BuildHistogram()
+                           .Name("cartd_bulkhead_job_seconds")
+                           .Help("Time one bulkhead job ran, queueing excluded, by pool")
+                           .Register(*registry_);
+}
+
+std::shared_ptr<bulkhead_metrics> metrics::bulkhead(const std::string& pool) {
+  // Family::Add returns the existing child for labels it has seen: safe to call again.
+  const std::map<std::string, std::string> labels{{"pool", pool}};
+  return std::make_shared<bulkhead_metrics>(bulkhead_metrics{
+      bulkhead_in_flight_->Add(labels), bulkhead_queued_->Add(labels),
+      bulkhead_rejected_->Add(labels), bulkhead_completed_->Add(labels),
+      bulkhead_seconds_->Add(labels, latency_buckets())});
 }
 
 void metrics::observe_http(const std::string& route, const char* method, int status,

@@ -14,6 +14,15 @@
 
 namespace cartd {
 
+/// The children of one bulkhead (label pool="<name>").
+struct bulkhead_metrics {
+  prometheus::Gauge& in_flight;
+  prometheus::Gauge& queued;
+  prometheus::Counter& rejected;
+  prometheus::Counter& completed;
+  prometheus::Histogram& seconds;
+};
+
 class metrics {
   // First member: the families below are registered in it during construction.
   std::shared_ptr<prometheus::Registry> registry_;
@@ -51,12 +60,8 @@ class metrics {
   prometheus::Counter& outbox_published;
   prometheus::Gauge& outbox_waiting;
   prometheus::Counter& outbox_relay_errors;
-  // Pricing bulkhead.
-  prometheus::Gauge& pricing_in_flight;
-  prometheus::Gauge& pricing_queued;
-  prometheus::Counter& pricing_rejected;
-  prometheus::Counter& pricing_completed;
-  prometheus::Histogram& pricing_seconds;
+  /// The metrics of the bulkhead named `pool` (created on first use).
+  std::shared_ptr<bulkhead_metrics> bulkhead(const std::string& pool);
   // Business figures.
   prometheus::Counter& carts_created;
   prometheus::Counter& items_added;
@@ -71,6 +76,11 @@ class metrics {
   prometheus::Family<prometheus::Counter>* http_requests_;
   prometheus::Family<prometheus::Histogram>* http_duration_;
   prometheus::Family<prometheus::Counter>* rate_limit_;
+  prometheus::Family<prometheus::Gauge>* bulkhead_in_flight_;
+  prometheus::Family<prometheus::Gauge>* bulkhead_queued_;
+  prometheus::Family<prometheus::Counter>* bulkhead_rejected_;
+  prometheus::Family<prometheus::Counter>* bulkhead_completed_;
+  prometheus::Family<prometheus::Histogram>* bulkhead_seconds_;
   std::mutex http_mtx_;
   std::unordered_map<std::string, prometheus::Counter*> http_counters_;
   std::unordered_map<std::string, prometheus::Histogram*> http_histograms_;

@@ -19,12 +19,6 @@ namespace cartd {
 
 class store;
 
-struct pricing_rules {
-  std::vector<discount> discounts;  ///< every discount, automatic or with a code
-  std::map<std::string, tax_rule> taxes;
-  std::map<std::string, shipping_method> shipping;
-};
-
 class pricing_book {
  public:
   /// `load` reads the rules from the store (on the refresher thread only).

@@ -7,7 +7,7 @@
 #include <future>
 #include <thread>
 
-#include "actors/pricing_pool.hpp"
+#include "actors/bulkhead.hpp"
 #include "actors/snapshot_writer.hpp"
 #include "actors/store_pool.hpp"
 
@@ -25,8 +25,10 @@ node_runtime::node_runtime(const config& cfg, store& s, metrics& m, pricing_book
   system_ = std::make_unique<caf::actor_system>(caf_cfg_);
 
   store_pool_ = spawn_store_pool(*system_, s, m, cfg.store.workers);
-  pricing_pool_ = std::make_unique<pricing_pool>(*system_, m, cfg.pricing.workers,
-                                                 cfg.pricing.queue_max);
+  pricing_pool_ = std::make_unique<bulkhead>(*system_, m, "pricing", cfg.pricing.workers,
+                                             cfg.pricing.queue_max);
+  payment_pool_ = std::make_unique<bulkhead>(*system_, m, "payments", cfg.payments.workers,
+                                             cfg.payments.queue_max);
   writer_options wo;
   wo.batch_max = cfg.store.group_commit ? cfg.store.batch_max : 1;
   // SQLite has one writer; PostgreSQL takes two transactions at once (one commits while the
@@ -48,7 +50,7 @@ node_runtime::node_runtime(const config& cfg, store& s, metrics& m, pricing_book
                                   std::make_shared<local_placement>(cfg.node.name), stats_);
 }
 
-node_runtime::~node_runtime() { shutdown(); }  // before pricing_pool_ goes: its actors use it
+node_runtime::~node_runtime() { shutdown(); }  // before the bulkheads go: their actors use them
 
 void node_runtime::shutdown() {
   if (!system_) return;
@@ -58,6 +60,7 @@ void node_runtime::shutdown() {
     if (*a) caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
   }
   if (pricing_pool_) pricing_pool_->stop();
+  if (payment_pool_) payment_pool_->stop();
   registry_ = nullptr;
   writer_ = nullptr;
   store_pool_ = nullptr;

@@ -14,7 +14,7 @@
 
 namespace cartd {
 
-class pricing_pool;
+class bulkhead;
 
 class node_runtime {
  public:
@@ -33,7 +33,9 @@ class node_runtime {
   catalog_cache& catalog() { return catalog_; }
   pricing_book* pricing() { return pricing_; }
   /// The pricing bulkhead (quotes, GET /cart/{id}/totals).
-  pricing_pool& pricing_workers() { return *pricing_pool_; }
+  bulkhead& pricing_workers() { return *pricing_pool_; }
+  /// The payments bulkhead (every call to the payment provider).
+  bulkhead& payment_workers() { return *payment_pool_; }
   store& db() { return store_; }
   const config& settings() const { return cfg_; }
 
@@ -50,7 +52,8 @@ class node_runtime {
   pricing_book* pricing_;
   std::shared_ptr<registry_stats> stats_ = std::make_shared<registry_stats>();
   caf::actor store_pool_;
-  std::unique_ptr<pricing_pool> pricing_pool_;
+  std::unique_ptr<bulkhead> pricing_pool_;
+  std::unique_ptr<bulkhead> payment_pool_;
   caf::actor writer_;
   caf::actor registry_;
 };

@@ -17,7 +17,7 @@
 #include "domain/ids.hpp"
 #include "domain/time.hpp"
 #include "http/auth.hpp"
-#include "http/pricing_codec.hpp"
+#include "persistence/pricing_codec.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "http/service.hpp"
@@ -60,18 +60,6 @@ std::string jwt_secret(const config& cfg) {
   return fresh;
 }
 #pragma GCC diagnostic pop
-
-/// Every pricing rule, decoded for the engine (runs on the pricing book's own thread).
-pricing_rules load_pricing_rules(store& s) {
-  pricing_rules out;
-  for (const auto& r : s.list_pricing_rules("discount"))
-    if (auto d = discount_from_rule(r)) out.discounts.push_back(*d);
-  for (const auto& r : s.list_pricing_rules("tax"))
-    if (auto t = tax_from_rule(r)) out.taxes.emplace(t->region, *t);
-  for (const auto& r : s.list_pricing_rules("shipping"))
-    if (auto m = shipping_from_rule(r)) out.shipping.emplace(m->id, *m);
-  return out;
-}
 
 store_options store_opts(const config& cfg) {
   return store_options{cfg.store.pool_size, cfg.http.request_timeout / 2};

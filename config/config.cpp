@@ -87,8 +87,27 @@ std::vector<key_spec> specs(config& c) {
       {"rate_limit.enabled", kind::boolean, &c.rate_limit.enabled, 0, 0, nullptr},
       {"rate_limit.rps", kind::integer, &c.rate_limit.rps, 1, 1000000, nullptr},
       {"rate_limit.burst", kind::integer, &c.rate_limit.burst, 1, 1000000, nullptr},
+      {"payments.provider", kind::text, &c.payments.provider, 0, 0,
+       [](const std::string& v) {
+         return v == "simulated" || v == "http" ? "" : "must be simulated or http";
+       }},
+      {"payments.url", kind::text, &c.payments.url, 0, 0,
+       [](const std::string& v) {
+         return v.empty() || v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0
+                    ? ""
+                    : "must be an http:// or https:// URL";
+       }},
+      {"payments.api_key", kind::text, &c.payments.api_key, 0, 0, nullptr},
+      {"payments.webhook_secret", kind::text, &c.payments.webhook_secret, 0, 0, nullptr},
       {"payments.timeout", kind::duration, &c.payments.timeout, 1, 600000, nullptr},
+      {"payments.workers", kind::integer, &c.payments.workers, 1, 256, nullptr},
+      {"payments.queue_max", kind::integer, &c.payments.queue_max, 0, 100000, nullptr},
+      {"payments.breaker_failures", kind::integer, &c.payments.breaker_failures, 1, 1000, nullptr},
+      {"payments.breaker_cooldown", kind::duration, &c.payments.breaker_cooldown, 10, 86400000,
+       nullptr},
       {"checkout.session_ttl", kind::duration, &c.checkout.session_ttl, 1000, 86400000, nullptr},
+      {"checkout.reconcile_interval", kind::duration, &c.checkout.reconcile_interval, 100,
+       86400000, nullptr},
   };
 }
 
@@ -225,6 +244,14 @@ bool load_config(const std::string& toml_path, const std::map<std::string, std::
   if (out.cart.expire_after <= out.cart.abandon_after)
     errors.push_back(
         "cart.expire_after (CARTD_CART_EXPIRE_AFTER) must be longer than cart.abandon_after");
+  if (out.payments.provider == "http") {
+    if (out.payments.url.empty())
+      errors.push_back("payments.url (CARTD_PAYMENTS_URL) is required with payments.provider=http");
+    if (out.payments.webhook_secret.empty())
+      errors.push_back(
+          "payments.webhook_secret (CARTD_PAYMENTS_WEBHOOK_SECRET) is required with "
+          "payments.provider=http");
+  }
   if (out.node.name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);

@@ -75,10 +75,19 @@ struct config {
     int burst = 400;
   } rate_limit;
   struct payments_section {
-    millis timeout{10000};
+    std::string provider = "simulated";  ///< simulated | http
+    std::string url;                     ///< the http provider's base URL
+    std::string api_key;
+    std::string webhook_secret;  ///< required with http
+    millis timeout{10000};       ///< each provider call
+    int workers = 4;             ///< the payments bulkhead's size (detached actors)
+    int queue_max = 64;          ///< calls waiting beyond the workers; more are refused with 503
+    int breaker_failures = 5;    ///< consecutive provider failures that open the breaker
+    millis breaker_cooldown{30000};
   } payments;
   struct checkout_section {
     millis session_ttl{15 * 60 * 1000};
+    millis reconcile_interval{30000};
   } checkout;
 
   /// The data directory (where the SQLite file and a generated JWT secret live).

@@ -4,6 +4,7 @@
 // lines, allocated so that line shares sum exactly), tax (exclusive or inclusive, per line),
 // shipping (flat, free over a threshold). Rounding is round_half_away, once per amount.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,13 @@ struct shipping_method {
   std::int64_t price = 0;
   std::optional<std::int64_t> free_over;
   std::string currency;  ///< of price and freeOver; empty: carts of any currency
+};
+
+/// Every rule a node prices with (decoded from the store by persistence/pricing_codec.cpp).
+struct pricing_rules {
+  std::vector<discount> discounts;  ///< every discount, automatic or with a code
+  std::map<std::string, tax_rule> taxes;
+  std::map<std::string, shipping_method> shipping;
 };
 
 struct priced_line {

@@ -1,8 +1,9 @@
 #pragma once
-// Rate limiting per principal (user, session, or client address) as a token bucket.
-// With Redis: one atomic script per decision, shared by every node, sent from one thread that
-// pipelines all pending decisions into one round trip (no Pistache or actor thread waits on
-// Redis). Without Redis, or while it is down: an in-process bucket per principal.
+// Rate limiting per principal (user, session, or client address) as a token bucket
+// (domain/token_bucket.hpp). With Redis: buckets shared by every node
+// (persistence/redis_buckets.hpp), decided from one thread that sends all pending decisions in
+// one round trip (no Pistache or actor thread waits on Redis). Without Redis, or while it is
+// down: an in-process bucket per principal.
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -14,11 +15,12 @@
 #include <unordered_map>
 
 #include "config/config.hpp"
+#include "domain/token_bucket.hpp"
 
 namespace cartd {
 
 class metrics;
-class redis_connection;
+class shared_buckets;
 
 class rate_limiter {
  public:
@@ -46,25 +48,20 @@ class rate_limiter {
   void decide_batch(std::deque<pending>& batch);
 
   bool enabled_;
-  double rps_;
-  double burst_;
+  std::int64_t rps_;
+  std::int64_t burst_;
   std::string redis_url_;
   metrics& stats_;
   std::atomic<bool> redis_up_{false};
 
   std::mutex local_mtx_;
-  struct bucket {
-    double tokens;
-    std::chrono::steady_clock::time_point last;
-  };
-  std::unordered_map<std::string, bucket> local_;
+  std::unordered_map<std::string, token_bucket> local_;
 
   std::mutex mtx_;
   std::condition_variable cv_;
   std::deque<pending> queue_;
   bool stop_ = false;
-  std::unique_ptr<redis_connection> redis_;
-  std::string script_sha_;
+  std::unique_ptr<shared_buckets> shared_;
   std::thread thread_;
 };
 

@@ -3,7 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/pricing_book.hpp"
-#include "actors/pricing_pool.hpp"
+#include "actors/bulkhead.hpp"
 #include "actors/system.hpp"
 #include "http/render.hpp"
 #include "http/service.hpp"
@@ -59,10 +59,12 @@ namespace {
 
 }  // namespace
 
-std::shared_ptr<const pricing_rules> rules_of(const exchange& ex) {
-  auto* book = ex.svc.runtime.pricing();
+std::shared_ptr<const pricing_rules> rules_of(const service& svc) {
+  auto* book = svc.runtime.pricing();
   return book ? book->current() : nullptr;
 }
+
+std::shared_ptr<const pricing_rules> rules_of(const exchange& ex) { return rules_of(ex.svc); }
 
 namespace {
 
@@ -127,8 +129,10 @@ void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_
     auto r = req;
     r.who = e->who;
     if (e->idempotency) {
-      e->idempotency->render = [ok_status, view, request = e->req, ex = e](const cart& c) {
-        auto rules = rules_of(*ex);
+      // The ticket lives in the exchange: the closure must not hold the exchange (a cycle
+      // that kept every such request alive, in flight forever, and stalled SIGTERM).
+      e->idempotency->render = [ok_status, view, request = e->req, svc = &e->svc](const cart& c) {
+        auto rules = rules_of(*svc);
         auto resp = render_reply(cart_reply::success(c), request, ok_status, view, rules.get());
         return stored_response{resp.status, resp.content_type, resp.etag, resp.body};
       };

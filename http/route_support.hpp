@@ -29,6 +29,7 @@ void recorded(const exchange& ex);
 struct pricing_rules;
 /// The node's current pricing rules (null when the node has none).
 std::shared_ptr<const pricing_rules> rules_of(const exchange& ex);
+std::shared_ptr<const pricing_rules> rules_of(const service& svc);
 /// Runs a cart command for the caller: straight to the registry when nothing needs preparing
 /// (no actor per request), else through exchange::run (session lookup, Idempotency-Key).
 void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view);

@@ -18,6 +18,7 @@
 #include "domain/time.hpp"
 #include "http/json.hpp"
 #include "http/pricing_codec.hpp"
+#include "persistence/pricing_codec.hpp"
 #include "http/route_support.hpp"
 #include "http/routes.hpp"
 #include "http/service.hpp"
@@ -325,7 +326,7 @@ void list_discounts(const exchange_ptr& ex) {
           w.begin_object().key("items").begin_array();
           auto now = now_ms();
           for (const auto& r : *rules) {
-            auto d = discount_from_rule(r);
+            auto d = decode_discount(r);
             bool current = d && d->active && d->automatic &&
                            (!d->starts_at_ms || *d->starts_at_ms <= now) &&
                            (!d->ends_at_ms || now < *d->ends_at_ms) &&

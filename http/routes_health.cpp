@@ -3,7 +3,7 @@
 
 #include "actors/cart_lifecycle.hpp"
 #include "actors/event_relay.hpp"
-#include "actors/pricing_pool.hpp"
+#include "actors/bulkhead.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "domain/time.hpp"
@@ -131,6 +131,19 @@ void health_detailed(const exchange_ptr& ex) {
         w.field("status", "disabled");
       }
       w.end_object();
+      w.key("pools").begin_array();
+      for (const auto& f : svc.runtime.db().pools()) {
+        w.begin_object()
+            .field("name", f.name)
+            .field("maxSize", f.max_size)
+            .field("open", f.open)
+            .field("idle", f.idle)
+            .field("acquired", f.acquired)
+            .field("waited", f.waited)
+            .field("timeouts", f.timeouts)
+            .end_object();
+      }
+      w.end_array();
       w.key("cluster").begin_object()
           .field("status", "ok")
           .field("mode", "single-node")
@@ -152,9 +165,8 @@ void health_detailed(const exchange_ptr& ex) {
           .field("versionConflicts", static_cast<std::int64_t>(m.version_conflicts.Value()))
           .end_object()
           .end_object();
-      // The pricing bulkhead, at the top (issue 4) and among the bulkheads (DESIGN).
-      auto pf = svc.runtime.pricing_workers().figures();
-      auto write_pricing = [&] {
+      // The pricing bulkhead at the top (issue 4), and every bulkhead among the bulkheads.
+      auto write_bulkhead = [&](const bulkhead_figures& pf) {
         w.begin_object()
             .field("status", pf.full() ? "full" : "ok")
             .field("workers", pf.workers)
@@ -165,10 +177,14 @@ void health_detailed(const exchange_ptr& ex) {
             .field("completed", pf.completed)
             .end_object();
       };
+      auto pricing = svc.runtime.pricing_workers().figures();
       w.key("pricing");
-      write_pricing();
-      w.key("bulkheads").begin_object().key("pricing");
-      write_pricing();
+      write_bulkhead(pricing);
+      w.key("bulkheads").begin_object();
+      for (const auto& f : {pricing, svc.runtime.payment_workers().figures()}) {
+        w.key(f.name);
+        write_bulkhead(f);
+      }
       w.end_object();
       w.key("circuitBreakers").begin_object().end_object();
       w.key("http").begin_object().field("inFlight", svc.in_flight.load()).end_object();

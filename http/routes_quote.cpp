@@ -6,7 +6,7 @@
 #include <map>
 
 #include "actors/pricing_book.hpp"
-#include "actors/pricing_pool.hpp"
+#include "actors/bulkhead.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "domain/catalog.hpp"
@@ -99,7 +99,7 @@ void calculate_quote(const exchange_ptr& ex) {
           }
           // Priced in the pricing bulkhead: a full one answers 503 at once.
           auto rules = rules_of(*e);
-          call_pricing<http_response>(
+          call_bulkhead<http_response>(
               self, e->svc.runtime.pricing_workers(), e->svc.cfg.http.request_timeout,
               [quoted, patch, rules, req = e->req] {
                 auto now = now_ms();

@@ -23,10 +23,24 @@ end
 return 0
 )lua";
 
+/// Redis connections of the cache: one per thread that reads or writes the store at once.
+constexpr int k_max_redis_connections = 16;
+
 class caching_store final : public store {
  public:
   caching_store(std::unique_ptr<store> inner, std::string url, std::chrono::milliseconds ttl)
-      : inner_(std::move(inner)), url_(std::move(url)), ttl_(ttl) {}
+      : inner_(std::move(inner)),
+        ttl_(ttl),
+        redis_("redis", k_max_redis_connections, std::chrono::milliseconds(100),
+               [url = std::move(url)] {
+                 return std::make_unique<redis_connection>(url, std::chrono::milliseconds(100));
+               }) {}
+
+  std::vector<pool_figures> pools() const override {
+    auto out = inner_->pools();
+    out.push_back(redis_.figures());
+    return out;
+  }
 
   std::string kind() const override { return inner_->kind(); }
   int migrate() override { return inner_->migrate(); }
@@ -146,28 +160,7 @@ class caching_store final : public store {
   }
 
  private:
-  class lease {
-   public:
-    explicit lease(caching_store& s) : s_(s) {
-      std::lock_guard<std::mutex> guard(s_.mtx_);
-      if (!s_.idle_.empty()) {
-        c_ = std::move(s_.idle_.back());
-        s_.idle_.pop_back();
-      }
-      if (!c_) c_ = std::make_unique<redis_connection>(s_.url_, std::chrono::milliseconds(100));
-    }
-    ~lease() {
-      std::lock_guard<std::mutex> guard(s_.mtx_);
-      s_.idle_.push_back(std::move(c_));
-    }
-    lease(const lease&) = delete;
-    lease& operator=(const lease&) = delete;
-    redis_connection* operator->() { return c_.get(); }
-
-   private:
-    caching_store& s_;
-    std::unique_ptr<redis_connection> c_;
-  };
+  using lease = bounded_pool<redis_connection>::lease;
 
   /// After writes that could not reach Redis, the first contact retires every cached value.
   bool settle_missed(lease& r) {
@@ -179,7 +172,9 @@ class caching_store final : public store {
   }
 
   std::optional<std::string> lookup(const std::string& key, std::string& gen, std::string& epoch) {
-    lease r(*this);
+    auto leased = redis_.try_acquire();
+    if (!leased) return std::nullopt;  // every connection busy: read the store instead
+    auto& r = *leased;
     if (!settle_missed(r)) return std::nullopt;
     auto replies = r->pipeline({{"GET", key}, {"GET", key + ":gen"}, {"GET", k_epoch}});
     if (!replies) return std::nullopt;
@@ -199,14 +194,20 @@ class caching_store final : public store {
   void remember(const std::string& key, const std::string& payload, const std::string& gen,
                 const std::string& epoch) {
     if (gen.empty()) return;  // Redis was not reachable on the way in
-    lease r(*this);
-    r->command({"EVAL", k_set_if_current, "3", key, key + ":gen", k_epoch,
+    auto r = redis_.try_acquire();
+    if (!r) return;
+    auto& c = *r;
+    c->command({"EVAL", k_set_if_current, "3", key, key + ":gen", k_epoch,
                 epoch + ":" + gen + ":" + payload, std::to_string(ttl_.count()), gen, epoch});
   }
 
   void invalidate(const std::string& key) {
-    lease r(*this);
-    auto bumped = r->command({"INCR", key + ":gen"});
+    auto leased = redis_.try_acquire();
+    if (!leased) {
+      missed_ = true;  // retired at the next contact, with every other cached value
+      return;
+    }
+    auto bumped = (*leased)->command({"INCR", key + ":gen"});
     if (!bumped || bumped->type == redis_value::kind::error) missed_ = true;
   }
 
@@ -294,10 +295,8 @@ class caching_store final : public store {
   }
 
   std::unique_ptr<store> inner_;
-  std::string url_;
   std::chrono::milliseconds ttl_;
-  std::mutex mtx_;
-  std::vector<std::unique_ptr<redis_connection>> idle_;
+  bounded_pool<redis_connection> redis_;
   std::atomic<bool> missed_{false};
 };
 

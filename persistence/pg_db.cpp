@@ -75,43 +75,11 @@ result connection::run(const query& q, const std::vector<std::optional<std::stri
 }
 
 pool::pool(std::string url, int size, std::chrono::milliseconds wait)
-    : url_(std::move(url)), size_(size), wait_(wait) {}
+    : impl_("postgresql", size, wait,
+            [url = std::move(url)] { return std::make_unique<connection>(url); },
+            [](connection& c) { return c.healthy(); }) {}
 
-pool::lease pool::acquire() {
-  std::unique_lock<std::mutex> lock(mtx_);
-  while (true) {
-    while (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      if (c->healthy()) return lease(*this, std::move(c));
-      --open_;  // a connection that broke while idle
-    }
-    if (open_ < size_) {
-      ++open_;
-      lock.unlock();
-      try {
-        return lease(*this, std::make_unique<connection>(url_));
-      } catch (...) {
-        lock.lock();
-        --open_;
-        cv_.notify_one();
-        throw;
-      }
-    }
-    if (cv_.wait_for(lock, wait_) == std::cv_status::timeout && idle_.empty() && open_ >= size_)
-      throw store_error("postgresql: no connection free in the pool");
-  }
-}
-
-void pool::release(std::unique_ptr<connection> c) {
-  std::lock_guard<std::mutex> guard(mtx_);
-  if (c && c->healthy()) {
-    idle_.push_back(std::move(c));
-  } else {
-    --open_;
-  }
-  cv_.notify_one();
-}
+pool::lease pool::acquire() { return impl_.acquire_or_throw<store_error>(); }
 
 transaction::transaction(connection& c) : c_(c) { c_.exec("BEGIN"); }
 

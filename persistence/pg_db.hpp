@@ -3,14 +3,14 @@
 #include <libpq-fe.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
+
+#include "persistence/bounded_pool.hpp"
 
 namespace cartd::pg {
 
@@ -53,35 +53,17 @@ class connection {
   std::unordered_set<std::string> prepared_;
 };
 
+/// The PostgreSQL connections of a store: a bounded_pool that throws store_error when no
+/// connection came free in time.
 class pool {
  public:
   pool(std::string url, int size, std::chrono::milliseconds wait);
-  class lease {
-   public:
-    lease(pool& p, std::unique_ptr<connection> c) : pool_(p), c_(std::move(c)) {}
-    ~lease() { pool_.release(std::move(c_)); }
-    lease(const lease&) = delete;
-    lease& operator=(const lease&) = delete;
-    connection* operator->() { return c_.get(); }
-    connection& operator*() { return *c_; }
-    /// The connection failed mid-use: drop it instead of returning it to the pool.
-    void discard() { c_.reset(); }
-
-   private:
-    pool& pool_;
-    std::unique_ptr<connection> c_;
-  };
+  using lease = bounded_pool<connection>::lease;
   lease acquire();
+  pool_figures figures() const { return impl_.figures(); }
 
  private:
-  void release(std::unique_ptr<connection> c);
-  std::string url_;
-  int size_;
-  std::chrono::milliseconds wait_;
-  std::mutex mtx_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<connection>> idle_;
-  int open_ = 0;
+  bounded_pool<connection> impl_;
 };
 
 /// BEGIN … COMMIT; rolled back when left by an exception.

@@ -235,6 +235,8 @@ class pg_store final : public store {
   pg_store(std::string url, int size, std::chrono::milliseconds wait)
       : url_(url), pool_(std::move(url), size, wait) {}
 
+  std::vector<pool_figures> pools() const override { return {pool_.figures()}; }
+
   std::string kind() const override { return "postgresql"; }
 
   int migrate() override {

@@ -100,23 +100,11 @@ bool statement::is_null(int col) const { return sqlite3_column_type(st_, col) ==
 
 int statement::changes() const { return sqlite3_changes(conn_.handle()); }
 
-pool::lease pool::acquire() {
-  {
-    std::lock_guard<std::mutex> guard(mtx_);
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      return lease(*this, std::move(c));
-    }
-  }
-  return lease(*this, std::make_unique<connection>(path_));
-}
+pool::pool(std::string path, int size, std::chrono::milliseconds wait)
+    : impl_("sqlite", size, wait,
+            [path = std::move(path)] { return std::make_unique<connection>(path); }) {}
 
-void pool::release(std::unique_ptr<connection> c) {
-  if (!c) return;
-  std::lock_guard<std::mutex> guard(mtx_);
-  idle_.push_back(std::move(c));
-}
+pool::lease pool::acquire() { return impl_.acquire_or_throw<store_error>(); }
 
 transaction::transaction(connection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE"); }
 

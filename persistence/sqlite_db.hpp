@@ -3,6 +3,7 @@
 // kept by the SQL text's address (statements are named constants next to the code using them).
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -10,6 +11,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "persistence/bounded_pool.hpp"
 
 namespace cartd::sqlite {
 
@@ -52,29 +55,17 @@ class statement {
   sqlite3_stmt* st_;
 };
 
+/// The connections to one SQLite file: a bounded_pool (WAL lets readers run beside the one
+/// writer; more connections than threads that use them would only wait on the file lock).
 class pool {
  public:
-  explicit pool(std::string path) : path_(std::move(path)) {}
-  class lease {
-   public:
-    lease(pool& p, std::unique_ptr<connection> c) : pool_(p), c_(std::move(c)) {}
-    ~lease() { pool_.release(std::move(c_)); }
-    lease(const lease&) = delete;
-    lease& operator=(const lease&) = delete;
-    connection& operator*() { return *c_; }
-    connection* operator->() { return c_.get(); }
-
-   private:
-    pool& pool_;
-    std::unique_ptr<connection> c_;
-  };
+  pool(std::string path, int size, std::chrono::milliseconds wait);
+  using lease = bounded_pool<connection>::lease;
   lease acquire();
+  pool_figures figures() const { return impl_.figures(); }
 
  private:
-  void release(std::unique_ptr<connection> c);
-  std::string path_;
-  std::mutex mtx_;
-  std::vector<std::unique_ptr<connection>> idle_;
+  bounded_pool<connection> impl_;
 };
 
 /// BEGIN IMMEDIATE … COMMIT, rolled back when left by an exception.

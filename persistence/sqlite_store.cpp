@@ -128,7 +128,12 @@ session read_session(statement& st) {
 
 class sqlite_store final : public store {
  public:
-  explicit sqlite_store(std::string path) : pool_(std::move(path)) {}
+  // Every thread that touches the store holds at most one connection at a time (store workers,
+  // committers, the sweeper, the relay, the pricing book): 32 is far above what they need.
+  explicit sqlite_store(std::string path)
+      : pool_(std::move(path), 32, std::chrono::seconds(5)) {}
+
+  std::vector<pool_figures> pools() const override { return {pool_.figures()}; }
 
   std::string kind() const override { return "sqlite"; }
 

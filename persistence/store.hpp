@@ -14,6 +14,7 @@
 #include "domain/catalog.hpp"
 #include "domain/identity.hpp"
 #include "domain/session.hpp"
+#include "persistence/bounded_pool.hpp"
 
 namespace cartd {
 
@@ -110,6 +111,8 @@ class store {
   /// Applies the numbered migrations not applied yet; returns how many were applied.
   virtual int migrate() = 0;
   virtual void ping() = 0;
+  /// The connection pools behind this store (and its cache), for health and metrics.
+  virtual std::vector<pool_figures> pools() const = 0;
 
   virtual std::optional<cart> load_cart(const cart_id& id) = 0;
   /// All units in one transaction; a unit whose version condition fails is rolled back alone.

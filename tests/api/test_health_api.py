@@ -31,6 +31,15 @@ class HealthTest(ServerTest):
         self.assertEqual(comps["store"]["kind"], self.server.env["CARTD_STORE_URL"].split(":")[0])
         self.assertGreaterEqual(comps["actors"]["cart"]["live"], 1)
         self.assertGreaterEqual(comps["actors"]["cart"]["spawned"], 1)
+        # Every connection pool of the store, each bounded and in use by now.
+        pools = {p["name"]: p for p in comps["pools"]}
+        kind = "postgresql" if comps["store"]["kind"] == "postgresql" else "sqlite"
+        self.assertIn(kind, pools, comps["pools"])
+        p = pools[kind]
+        self.assertGreater(p["maxSize"], 0)
+        self.assertGreater(p["acquired"], 0)
+        self.assertLessEqual(p["open"], p["maxSize"])
+        self.assertLessEqual(p["idle"], p["open"])
 
     def test_metrics_at_both_paths(self):
         user = new_user()

@@ -768,6 +768,8 @@ def metric(text, name):
 
 
 PRICING_KEYS = ("workers", "queueMax", "inFlight", "queued", "rejected", "completed")
+PRICING_METRICS = ("cartd_bulkhead_in_flight", "cartd_bulkhead_queued",
+                   "cartd_bulkhead_rejected_total", "cartd_bulkhead_completed_total")
 
 
 class BulkheadCase(ServerTest):
@@ -784,8 +786,7 @@ class BulkheadCase(ServerTest):
         st, _, _, raw = self.c.get("/metrics", base=False)
         self.assertEqual(st, 200)
         text = raw.decode()
-        return {n: metric(text, n) for n in ("cartd_pricing_in_flight", "cartd_pricing_queued",
-                                             "cartd_pricing_rejected_total", "cartd_pricing_completed_total")}, text
+        return {n: metric(text, n + '{pool="pricing"}') for n in PRICING_METRICS}, text
 
 
 class PricingBulkheadDefaultsTest(BulkheadCase):
@@ -793,10 +794,17 @@ class PricingBulkheadDefaultsTest(BulkheadCase):
         p = self.pricing()
         self.assertEqual((p["workers"], p["queueMax"]), (2, 256))
         m, text = self.metrics()
-        for name in ("cartd_pricing_in_flight", "cartd_pricing_queued"):
+        for name in ("cartd_bulkhead_in_flight", "cartd_bulkhead_queued"):
             self.assertIn("# TYPE %s gauge" % name, text)
-        for name in ("cartd_pricing_rejected_total", "cartd_pricing_completed_total"):
+        for name in ("cartd_bulkhead_rejected_total", "cartd_bulkhead_completed_total"):
             self.assertIn("# TYPE %s counter" % name, text)
+        # Both bulkheads, each under its own label, in /metrics and in detailed health.
+        for pool in ("pricing", "payments"):
+            self.assertIn('cartd_bulkhead_in_flight{pool="%s"}' % pool, text)
+        st, _, d, raw = self.c.get("/health/detailed")
+        bulkheads = d["components"]["bulkheads"]
+        self.assertEqual(set(bulkheads), {"pricing", "payments"}, raw)
+        self.assertEqual((bulkheads["payments"]["workers"], bulkheads["payments"]["queueMax"]), (4, 64))
 
     def test_every_quote_and_cart_totals_counts_as_completed(self):
         pid = put_product(self.c, [{"id": "v1", "price": 1999, "stock": 100}, {"id": "v2", "price": 333, "stock": 100}])
@@ -815,11 +823,11 @@ class PricingBulkheadDefaultsTest(BulkheadCase):
             self.assertEqual(st, 200, raw)
         after, (m_after, _) = self.pricing(), self.metrics()
         self.assertEqual(after["completed"], before["completed"] + quotes + totals, (before, after))
-        self.assertEqual(m_after["cartd_pricing_completed_total"],
-                         m_before["cartd_pricing_completed_total"] + quotes + totals)
+        self.assertEqual(m_after["cartd_bulkhead_completed_total"],
+                         m_before["cartd_bulkhead_completed_total"] + quotes + totals)
         self.assertEqual(after["rejected"], before["rejected"])
         self.assertEqual((after["inFlight"], after["queued"]), (0, 0))  # every answer has come back
-        self.assertEqual((m_after["cartd_pricing_in_flight"], m_after["cartd_pricing_queued"]), (0, 0))
+        self.assertEqual((m_after["cartd_bulkhead_in_flight"], m_after["cartd_bulkhead_queued"]), (0, 0))
 
 
 class PricingBulkheadFullTest(BulkheadCase):
@@ -902,10 +910,10 @@ class PricingBulkheadFullTest(BulkheadCase):
         after = self.pricing()
         m_after, _ = self.metrics()
         where = "rounds=%d ok=%d refused=%d before=%r after=%r" % (rounds, ok, refused, before, after)
-        self.assertEqual(m_after["cartd_pricing_rejected_total"] - m_before["cartd_pricing_rejected_total"], refused, where)
+        self.assertEqual(m_after["cartd_bulkhead_rejected_total"] - m_before["cartd_bulkhead_rejected_total"], refused, where)
         self.assertEqual(after["rejected"] - before["rejected"], refused, where)
         self.assertEqual(after["completed"] - before["completed"], ok, where)
-        self.assertEqual(m_after["cartd_pricing_completed_total"] - m_before["cartd_pricing_completed_total"], ok, where)
+        self.assertEqual(m_after["cartd_bulkhead_completed_total"] - m_before["cartd_bulkhead_completed_total"], ok, where)
         self.assertEqual((after["inFlight"], after["queued"]), (0, 0), where)
         # The carts were never starved: they still work, and so does pricing once it is free.
         user = new_user()

@@ -178,5 +178,42 @@ class IdempotencyTest(ServerTest):
         self.assertEqual(st1, 201)
 
 
+class IdempotencyLeakTest(unittest.TestCase):
+    """A request with an Idempotency-Key must end when it is answered (it once stayed alive)."""
+
+    def test_keyed_requests_leave_nothing_in_flight_and_sigterm_is_prompt(self):
+        from cartd_api import Server
+        server = Server(CARTD_HTTP_REQUEST_TIMEOUT="20s")
+        try:
+            c = server.client()
+            user = new_user()
+            pid = put_product(c, [{"id": "v", "price": 700, "stock": 1000}])
+            cart = new_cart(c, user)
+
+            def in_flight():
+                st, _, body, raw = c.get("/health/detailed")
+                self.assertEqual(st, 200, raw)
+                return body["components"]["http"]["inFlight"]
+
+            before = in_flight()
+            for i in range(20):
+                st, _, _, raw = c.post("/cart/%s/items" % cart["id"],
+                                       {"productId": pid, "variantId": "v", "quantity": 1},
+                                       headers=dict(user, **{"Idempotency-Key": "leak-%d" % i}))
+                self.assertEqual(st, 201, raw)
+                st, _, _, raw = c.post("/cart", {}, headers=dict(user, **{"Idempotency-Key": "leak-c-%d" % i}))
+                self.assertEqual(st, 201, raw)
+            # The exchanges end after their answers are written; give the last ones a moment.
+            deadline = time.time() + 5
+            while in_flight() > before and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(in_flight(), before)
+        finally:
+            # A leaked exchange made SIGTERM wait the whole request timeout: 20 s here, past
+            # the 15 s that stop() allows.
+            code = server.stop()
+        self.assertEqual(code, 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

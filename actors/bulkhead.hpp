@@ -1,10 +1,12 @@
 #pragma once
-// The pricing bulkhead: a fixed number of detached pricing actors (a thread each) and a bounded
-// number of admitted jobs. A job that finds every worker busy and the queue full is refused at
-// once (the caller answers 503 with Retry-After), so a flood of quotes cannot take threads or
-// memory from the carts. Quotes and GET /cart/{id}/totals are priced here. A cart change's own
-// answer is priced on the cart's reply path instead: the change has committed by then, and a
-// committed change is always answered.
+// A bulkhead: a fixed number of detached worker actors (a thread each) and a bounded number of
+// admitted jobs. A job that finds every worker busy and the queue full is refused at once (the
+// caller answers 503 with Retry-After), so a flood of slow work cannot take threads or memory
+// from the carts. Two are built per node, each with its own metrics (label `pool`):
+//   pricing  — quotes and GET /cart/{id}/totals. A cart change's own answer is priced on the
+//              cart's reply path instead: the change has committed by then, and a committed
+//              change is always answered.
+//   payments — every call to the payment provider (blocking HTTP, bounded by payments.timeout).
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -16,17 +18,19 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace cartd {
 
 class metrics;
 
-struct pricing_job {
+struct bulkhead_job {
   std::function<void()> run;
 };
 
-struct pricing_figures {
+struct bulkhead_figures {
+  std::string name;
   int workers = 0;
   int queue_max = 0;
   std::int64_t in_flight = 0;
@@ -36,18 +40,23 @@ struct pricing_figures {
   bool full() const { return in_flight + queued >= workers + queue_max; }
 };
 
-class pricing_pool {
+struct bulkhead_metrics;
+
+class bulkhead {
  public:
-  pricing_pool(caf::actor_system& sys, metrics& m, int workers, int queue_max);
-  pricing_pool(const pricing_pool&) = delete;
-  pricing_pool& operator=(const pricing_pool&) = delete;
+  /// `name` labels its metrics (`cartd_bulkhead_in_flight{pool="<name>"}`, …) and its entry in
+  /// /health/detailed `bulkheads`.
+  bulkhead(caf::actor_system& sys, metrics& m, std::string name, int workers, int queue_max);
+  bulkhead(const bulkhead&) = delete;
+  bulkhead& operator=(const bulkhead&) = delete;
+  const std::string& name() const { return name_; }
 
   /// Reserves a slot and names the worker to send the job to (the one with the fewest jobs),
   /// or nothing when the bulkhead is full (counted as rejected). The worker frees the slot.
   std::optional<caf::actor> admit();
   /// Admits and sends `job` (its answer travels in its own closure); false when full.
   bool submit(std::function<void()> job);
-  pricing_figures figures() const;
+  bulkhead_figures figures() const;
   /// Stops the workers and drops their handles, before the actor system goes (jobs still
   /// queued are dropped; their exchanges answer 503). No job may be admitted afterwards.
   void stop();
@@ -60,7 +69,8 @@ class pricing_pool {
   void started();
   void finished(worker_slot& w, double seconds);
 
-  metrics& metrics_;
+  std::string name_;
+  std::shared_ptr<bulkhead_metrics> metrics_;
   int queue_max_;
   std::vector<std::unique_ptr<worker_slot>> workers_;
   std::atomic<std::int64_t> admitted_{0};
@@ -69,15 +79,15 @@ class pricing_pool {
   std::atomic<std::int64_t> completed_{0};
 };
 
-/// Runs `fn() -> T` on a pricing actor; then `k(std::optional<T>)` on `self`. `full` runs instead
-/// when the bulkhead refuses the job; a timeout or a dead worker gives `k(nullopt)`.
+/// Runs `fn() -> T` on a worker of `pool`; then `k(std::optional<T>)` on `self`. `full` runs
+/// instead when the bulkhead refuses the job; a timeout or a dead worker gives `k(nullopt)`.
 template <class T, class Self, class Fn, class K, class Full>
-void call_pricing(Self* self, pricing_pool& pool, std::chrono::milliseconds timeout, Fn fn, K k,
-                  Full full) {
+void call_bulkhead(Self* self, bulkhead& pool, std::chrono::milliseconds timeout, Fn fn, K k,
+                   Full full) {
   auto worker = pool.admit();
   if (!worker) return full();
   auto out = std::make_shared<std::optional<T>>();
-  pricing_job job{[out, fn = std::move(fn)] { out->emplace(fn()); }};
+  bulkhead_job job{[out, fn = std::move(fn)] { out->emplace(fn()); }};
   self->request(*worker, timeout, std::move(job))
       .then([out, k](bool done) mutable { k(done ? std::move(*out) : std::optional<T>{}); },
             [k](caf::error&) mutable { k(std::optional<T>{}); });
@@ -85,4 +95,4 @@ void call_pricing(Self* self, pricing_pool& pool, std::chrono::milliseconds time
 
 }  // namespace cartd
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cartd::pricing_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cartd::bulkhead_job)

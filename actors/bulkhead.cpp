@@ -1,4 +1,4 @@
-#include "actors/pricing_pool.hpp"
+#include "actors/bulkhead.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -9,14 +9,15 @@
 
 namespace cartd {
 
-pricing_pool::pricing_pool(caf::actor_system& sys, metrics& m, int workers, int queue_max)
-    : metrics_(m), queue_max_(queue_max) {
+bulkhead::bulkhead(caf::actor_system& sys, metrics& m, std::string name, int workers,
+                   int queue_max)
+    : name_(std::move(name)), metrics_(m.bulkhead(name_)), queue_max_(queue_max) {
   for (int i = 0; i < workers; ++i) {
     auto slot = std::make_unique<worker_slot>();
     auto* w = slot.get();
     slot->actor = sys.spawn<caf::detached>([this, w](caf::event_based_actor*) -> caf::behavior {
       return {
-          [this, w](pricing_job& job) {
+          [this, w](bulkhead_job& job) {
             started();
             auto t0 = std::chrono::steady_clock::now();
             bool ok = true;
@@ -24,7 +25,8 @@ pricing_pool::pricing_pool(caf::actor_system& sys, metrics& m, int workers, int 
               job.run();
             } catch (const std::exception& e) {
               ok = false;
-              spdlog::error(R"({{"msg":"pricing job failed","error":"{}"}})", e.what());
+              spdlog::error(R"({{"msg":"bulkhead job failed","pool":"{}","error":"{}"}})", name_,
+                            e.what());
             }
             std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
             finished(*w, took.count());
@@ -36,13 +38,13 @@ pricing_pool::pricing_pool(caf::actor_system& sys, metrics& m, int workers, int 
   }
 }
 
-std::optional<caf::actor> pricing_pool::admit() {
+std::optional<caf::actor> bulkhead::admit() {
   auto capacity = static_cast<std::int64_t>(workers_.size()) + queue_max_;
   auto seen = admitted_.load();
   do {
     if (seen >= capacity || workers_.empty()) {
       rejected_++;
-      metrics_.pricing_rejected.Increment();
+      metrics_->rejected.Increment();
       return std::nullopt;
     }
   } while (!admitted_.compare_exchange_weak(seen, seen + 1));
@@ -57,35 +59,36 @@ std::optional<caf::actor> pricing_pool::admit() {
     return std::nullopt;
   }
   best->pending++;
-  metrics_.pricing_queued.Increment();
+  metrics_->queued.Increment();
   return best->actor;
 }
 
-bool pricing_pool::submit(std::function<void()> job) {
+bool bulkhead::submit(std::function<void()> job) {
   auto worker = admit();
   if (!worker) return false;
-  caf::anon_send(*worker, pricing_job{std::move(job)});
+  caf::anon_send(*worker, bulkhead_job{std::move(job)});
   return true;
 }
 
-void pricing_pool::started() {
+void bulkhead::started() {
   in_flight_++;
-  metrics_.pricing_queued.Decrement();
-  metrics_.pricing_in_flight.Increment();
+  metrics_->queued.Decrement();
+  metrics_->in_flight.Increment();
 }
 
-void pricing_pool::finished(worker_slot& w, double seconds) {
-  metrics_.pricing_seconds.Observe(seconds);
-  metrics_.pricing_in_flight.Decrement();
+void bulkhead::finished(worker_slot& w, double seconds) {
+  metrics_->seconds.Observe(seconds);
+  metrics_->in_flight.Decrement();
   in_flight_--;
   w.pending--;
   admitted_--;  // the slot is free before the job counts as completed
-  metrics_.pricing_completed.Increment();
+  metrics_->completed.Increment();
   completed_++;
 }
 
-pricing_figures pricing_pool::figures() const {
-  pricing_figures f;
+bulkhead_figures bulkhead::figures() const {
+  bulkhead_figures f;
+  f.name = name_;
   f.workers = static_cast<int>(workers_.size());
   f.queue_max = queue_max_;
   f.in_flight = in_flight_.load();
@@ -95,7 +98,7 @@ pricing_figures pricing_pool::figures() const {
   return f;
 }
 
-void pricing_pool::stop() {
+void bulkhead::stop() {
   for (auto& w : workers_) {
     if (w->actor) caf::anon_send_exit(w->actor, caf::exit_reason::user_shutdown);
     // Drop the handles now: the last reference to an actor must go before its actor system

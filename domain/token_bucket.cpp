@@ -1,0 +1,37 @@
+#include "domain/token_bucket.hpp"
+
+#include <algorithm>
+
+namespace cartd {
+
+namespace {
+constexpr std::int64_t k_milli = 1000;
+}
+
+token_bucket full_bucket(std::int64_t burst, std::int64_t now_ms) {
+  return token_bucket{burst * k_milli, now_ms};
+}
+
+bucket_verdict take_token(token_bucket& b, std::int64_t now_ms, std::int64_t rate,
+                          std::int64_t burst) {
+  const std::int64_t cap = burst * k_milli;
+  if (now_ms > b.last_ms) {
+    // rate tokens per second = rate milli-tokens per millisecond. Clamp the gap first so
+    // that a bucket idle for years cannot overflow.
+    std::int64_t gap = std::min(now_ms - b.last_ms, cap / rate + 1);
+    b.milli_tokens = std::min(cap, b.milli_tokens + gap * rate);
+    b.last_ms = now_ms;
+  }
+  if (b.milli_tokens >= k_milli) {
+    b.milli_tokens -= k_milli;
+    return bucket_verdict{true, 0};
+  }
+  std::int64_t missing = k_milli - b.milli_tokens;
+  return bucket_verdict{false, (missing + rate - 1) / rate};
+}
+
+int retry_after_seconds(std::int64_t retry_after_ms) {
+  return static_cast<int>(std::max<std::int64_t>(1, (retry_after_ms + 999) / 1000));
+}
+
+}  // namespace cartd
