@@ -83,14 +83,19 @@ class bulkhead {
 /// instead when the bulkhead refuses the job; a timeout or a dead worker gives `k(nullopt)`.
 template <class T, class Self, class Fn, class K, class Full>
 void call_bulkhead(Self* self, bulkhead& pool, std::chrono::milliseconds timeout, Fn fn, K k,
-                   Full full) {
+                   Full full, bool await = false) {
   auto worker = pool.admit();
   if (!worker) return full();
   auto out = std::make_shared<std::optional<T>>();
   bulkhead_job job{[out, fn = std::move(fn)] { out->emplace(fn()); }};
-  self->request(*worker, timeout, std::move(job))
-      .then([out, k](bool done) mutable { k(done ? std::move(*out) : std::optional<T>{}); },
-            [k](caf::error&) mutable { k(std::optional<T>{}); });
+  auto on_ok = [out, k](bool done) mutable { k(done ? std::move(*out) : std::optional<T>{}); };
+  auto on_err = [k](caf::error&) mutable { k(std::optional<T>{}); };
+  auto handle = self->request(*worker, timeout, std::move(job));
+  // `await` holds the caller's mailbox until the answer (a checkout paying must not interleave).
+  if (await)
+    handle.await(std::move(on_ok), std::move(on_err));
+  else
+    handle.then(std::move(on_ok), std::move(on_err));
 }
 
 }  // namespace cartd

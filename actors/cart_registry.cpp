@@ -4,6 +4,7 @@
 
 #include <unordered_map>
 
+#include "actors/checkout_protocol.hpp"
 #include "actors/metrics.hpp"
 
 namespace cartd {
@@ -80,6 +81,15 @@ caf::behavior registry(self_ptr self, cart_deps deps, std::shared_ptr<const plac
         auto& target = find_or_spawn(self, req.target);
         st.deps.stats->cart_mailbox_depth.Increment();
         return self->delegate(target, std::move(req));
+      },
+      [self](evict_atom, const std::string& id) {
+        // The store changed this cart under its actor (checkout re-priced it or checked it
+        // out): stop the actor after what is queued for it, so the next message loads anew.
+        auto& st = self->state;
+        auto it = st.carts.find(id);
+        if (it == st.carts.end()) return;
+        self->send(it->second, passivate_atom::value);
+        forget(self, id);
       },
       [self](passivate_atom, const std::string& id, const caf::actor& who) {
         auto& st = self->state;

@@ -193,6 +193,51 @@ metrics::metrics()
                            .Name("cartd_bulkhead_job_seconds")
                            .Help("Time one bulkhead job ran, queueing excluded, by pool")
                            .Register(*registry_);
+  auto& r = *registry_;
+  // Families shared with the carts (kind label) merge with theirs (Registry::InsertBehavior).
+  auto& live = BuildGauge().Name("cartd_actors_live").Help("Live actors by kind").Register(r);
+  auto& spawned =
+      BuildCounter().Name("cartd_actors_spawned_total").Help("Actors spawned by kind").Register(r);
+  auto counter = [&r](const char* name, const char* help) -> prometheus::Counter& {
+    return BuildCounter().Name(name).Help(help).Register(r).Add({});
+  };
+  checkout_ = std::make_unique<checkout_metrics>(checkout_metrics{
+      live.Add({{"kind", "checkout"}}),
+      spawned.Add({{"kind", "checkout"}}),
+      counter("cartd_checkouts_started_total", "Checkout sessions opened (stock reserved)"),
+      counter("cartd_checkouts_completed_total", "Checkout sessions that became an order"),
+      counter("cartd_checkouts_expired_total", "Checkout sessions expired (stock released)"),
+      counter("cartd_checkouts_declined_total", "Payments declined at checkout"),
+      BuildHistogram()
+          .Name("cartd_order_value")
+          .Help("Order totals in minor units of their currency")
+          .Register(r)
+          .Add({}, Histogram::BucketBoundaries{500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+                                               250000, 1000000}),
+      BuildCounter().Name("cartd_orders_total").Help("Orders entering a status, by status").Register(r),
+      BuildCounter()
+          .Name("cartd_payment_calls_total")
+          .Help("Calls to the payment provider by operation and outcome")
+          .Register(r),
+      BuildHistogram()
+          .Name("cartd_payment_call_seconds")
+          .Help("Payment provider call latency by operation")
+          .Register(r),
+      BuildGauge()
+          .Name("cartd_circuit_breaker_state")
+          .Help("Circuit breaker state: 0 closed, 1 open, 2 half-open")
+          .Register(r)
+          .Add({{"name", "payments"}}),
+      BuildCounter()
+          .Name("cartd_circuit_breaker_opened_total")
+          .Help("Times a circuit breaker opened")
+          .Register(r)
+          .Add({{"name", "payments"}}),
+      counter("cartd_payment_webhooks_total", "Validly signed payment webhook events received"),
+      counter("cartd_payment_webhooks_rejected_total", "Webhook calls refused (bad signature)"),
+      counter("cartd_payments_reconciled_total",
+              "Payments reconciliation completed into an order, voided or refunded"),
+  });
 }
 
 std::shared_ptr<bulkhead_metrics> metrics::bulkhead(const std::string& pool) {

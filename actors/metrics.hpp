@@ -23,6 +23,26 @@ struct bulkhead_metrics {
   prometheus::Histogram& seconds;
 };
 
+/// Checkout, payments and orders (actors/checkout_actor.cpp, actors/payment_gateway.cpp,
+/// actors/orders_actor.cpp).
+struct checkout_metrics {
+  prometheus::Gauge& live;  ///< cartd_actors_live{kind="checkout"}
+  prometheus::Counter& spawned;
+  prometheus::Counter& started;
+  prometheus::Counter& completed;
+  prometheus::Counter& expired;
+  prometheus::Counter& declined;
+  prometheus::Histogram& order_value;  ///< minor units
+  prometheus::Family<prometheus::Counter>& orders;  ///< {status}: orders entering a status
+  prometheus::Family<prometheus::Counter>& payment_calls;      ///< {operation, outcome}
+  prometheus::Family<prometheus::Histogram>& payment_seconds;  ///< {operation}
+  prometheus::Gauge& breaker_state;  ///< {name="payments"}: 0 closed, 1 open, 2 half-open
+  prometheus::Counter& breaker_opened;
+  prometheus::Counter& webhooks;  ///< validly signed events received
+  prometheus::Counter& webhooks_rejected;
+  prometheus::Counter& reconciled;  ///< payments reconciliation completed, voided or refunded
+};
+
 class metrics {
   // First member: the families below are registered in it during construction.
   std::shared_ptr<prometheus::Registry> registry_;
@@ -60,6 +80,7 @@ class metrics {
   prometheus::Counter& outbox_published;
   prometheus::Gauge& outbox_waiting;
   prometheus::Counter& outbox_relay_errors;
+  checkout_metrics& checkout() { return *checkout_; }
   /// The metrics of the bulkhead named `pool` (created on first use).
   std::shared_ptr<bulkhead_metrics> bulkhead(const std::string& pool);
   // Business figures.
@@ -81,6 +102,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>* bulkhead_rejected_;
   prometheus::Family<prometheus::Counter>* bulkhead_completed_;
   prometheus::Family<prometheus::Histogram>* bulkhead_seconds_;
+  std::unique_ptr<checkout_metrics> checkout_;
   std::mutex http_mtx_;
   std::unordered_map<std::string, prometheus::Counter*> http_counters_;
   std::unordered_map<std::string, prometheus::Histogram*> http_histograms_;

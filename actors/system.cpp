@@ -8,6 +8,9 @@
 #include <thread>
 
 #include "actors/bulkhead.hpp"
+#include "actors/checkout_actor.hpp"
+#include "actors/orders_actor.hpp"
+#include "actors/payment_gateway.hpp"
 #include "actors/snapshot_writer.hpp"
 #include "actors/store_pool.hpp"
 
@@ -50,17 +53,45 @@ node_runtime::node_runtime(const config& cfg, store& s, metrics& m, pricing_book
                                   std::make_shared<local_placement>(cfg.node.name), stats_);
 }
 
+void node_runtime::start_checkout(std::function<std::string(const priced_totals&)> render_totals) {
+  payments_ = std::make_unique<payment_gateway>(
+      make_payment_provider(cfg_, store_), *payment_pool_, metrics_.checkout(),
+      breaker_settings{cfg_.payments.breaker_failures, cfg_.payments.breaker_cooldown.count()},
+      cfg_.payments.timeout);
+  checkout_stats_ = std::make_unique<checkout_stats>();
+  checkout_deps d;
+  d.store_pool = store_pool_;
+  d.carts = registry_;
+  d.stats = &metrics_;
+  d.figures = checkout_stats_.get();
+  d.pricing = pricing_;
+  d.payments = payments_.get();
+  d.render_totals = std::move(render_totals);
+  d.session_ttl = cfg_.checkout.session_ttl;
+  d.io_timeout = cfg_.http.request_timeout * 4 / 5;
+  d.idle_timeout = cfg_.cart.idle_timeout;
+  d.publish_events = !cfg_.redis.url.empty();
+  d.crash_after_authorize = cfg_.testing.crash_after_authorize;
+  checkouts_ = spawn_checkout_registry(*system_, std::move(d));
+  orders_ = spawn_orders_actor(*system_, orders_deps{store_pool_, &metrics_, payments_.get(),
+                                                     cfg_.http.request_timeout * 4 / 5,
+                                                     !cfg_.redis.url.empty()});
+}
+
 node_runtime::~node_runtime() { shutdown(); }  // before the bulkheads go: their actors use them
 
 void node_runtime::shutdown() {
   if (!system_) return;
   // The registry goes first: its carts are linked to nothing, so stop them through it, then
   // the writer (its queue is empty once no cart is waiting), then the store workers.
-  for (auto* a : {&registry_, &writer_, &store_pool_}) {
+  if (payments_) payments_->stop();  // wakes calls stalled on purpose (tok_timeout)
+  for (auto* a : {&orders_, &checkouts_, &registry_, &writer_, &store_pool_}) {
     if (*a) caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
   }
   if (pricing_pool_) pricing_pool_->stop();
   if (payment_pool_) payment_pool_->stop();
+  orders_ = nullptr;
+  checkouts_ = nullptr;
   registry_ = nullptr;
   writer_ = nullptr;
   store_pool_ = nullptr;

@@ -4,7 +4,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "actors/cart_registry.hpp"
 #include "actors/catalog_cache.hpp"
@@ -15,6 +17,9 @@
 namespace cartd {
 
 class bulkhead;
+class payment_gateway;
+struct checkout_stats;
+struct priced_totals;
 
 class node_runtime {
  public:
@@ -39,6 +44,15 @@ class node_runtime {
   store& db() { return store_; }
   const config& settings() const { return cfg_; }
 
+  /// Starts checkout: the payment provider behind its gateway and the checkout registry.
+  /// `render_totals` writes locked totals as API.md's JSON (the HTTP side's writer).
+  void start_checkout(std::function<std::string(const priced_totals&)> render_totals);
+  /// Null until start_checkout.
+  const caf::actor& checkouts() const { return checkouts_; }
+  const caf::actor& orders() const { return orders_; }
+  payment_gateway* payments() { return payments_.get(); }
+  checkout_stats* checkout_figures() { return checkout_stats_.get(); }
+
   /// Stops the long-lived actors (after the HTTP side stopped); pending writes finish first.
   void shutdown();
 
@@ -56,6 +70,10 @@ class node_runtime {
   std::unique_ptr<bulkhead> payment_pool_;
   caf::actor writer_;
   caf::actor registry_;
+  std::unique_ptr<payment_gateway> payments_;
+  std::unique_ptr<checkout_stats> checkout_stats_;
+  caf::actor checkouts_;
+  caf::actor orders_;
 };
 
 }  // namespace cartd

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "actors/cart_lifecycle.hpp"
+#include "actors/checkout_reconciler.hpp"
 #include "actors/event_relay.hpp"
 #include "actors/pricing_book.hpp"
 #include "actors/system.hpp"
@@ -17,11 +18,13 @@
 #include "domain/ids.hpp"
 #include "domain/time.hpp"
 #include "http/auth.hpp"
-#include "persistence/pricing_codec.hpp"
+#include "http/json.hpp"
+#include "http/pricing_codec.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "http/service.hpp"
 #include "persistence/caching_store.hpp"
+#include "persistence/pricing_codec.hpp"
 #include "persistence/store.hpp"
 
 namespace cartd {
@@ -128,6 +131,11 @@ int run_serve(const std::string& config_path) {
   store* rules_store = db.get();
   pricing_book pricing([rules_store] { return load_pricing_rules(*rules_store); });
   node_runtime runtime(cfg, *db, stats, &pricing);
+  runtime.start_checkout([](const priced_totals& p) {
+    json_writer w;
+    write_priced_totals(w, p);
+    return w.str();
+  });
   service svc{runtime, cfg, stats, jwt_of(cfg), {}, now_ms(), new_uuid_v7(now_ms()), {}, {}, nullptr};
   svc.limiter = std::make_unique<rate_limiter>(cfg, stats);
   std::unique_ptr<event_relay> relay;
@@ -140,6 +148,10 @@ int run_serve(const std::string& config_path) {
                            lifecycle_settings{cfg.cart.abandon_after, cfg.cart.expire_after,
                                               cfg.cart.sweep_interval, !cfg.redis.url.empty()});
   svc.lifecycle = &lifecycle;
+  auto reconciler = std::make_unique<checkout_reconciler>(
+      *db, stats, *runtime.payments(), *runtime.checkout_figures(), runtime.checkouts(),
+      cfg.checkout.reconcile_interval, cfg.payments.timeout);
+  svc.reconciler = reconciler.get();
   http_server server(svc);
   int port = 0;
   try {
@@ -156,6 +168,8 @@ int run_serve(const std::string& config_path) {
   sigwait(&stop_signals, &sig);
   spdlog::info(R"({{"msg":"stopping","signal":{}}})", sig);
   server.stop();      // stop accepting, answer what is in flight
+  svc.reconciler = nullptr;
+  reconciler.reset();  // its handle to the checkout registry goes before the actors
   runtime.shutdown(); // then the actors; every acknowledged write is already committed
   relay.reset();      // then publish what the outbox still holds, if Redis answers
   spdlog::info(R"({"msg":"stopped"})");

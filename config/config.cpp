@@ -106,6 +106,8 @@ std::vector<key_spec> specs(config& c) {
       {"payments.breaker_cooldown", kind::duration, &c.payments.breaker_cooldown, 10, 86400000,
        nullptr},
       {"checkout.session_ttl", kind::duration, &c.checkout.session_ttl, 1000, 86400000, nullptr},
+      {"testing.crash_after_authorize", kind::boolean, &c.testing.crash_after_authorize, 0, 0,
+       nullptr},
       {"checkout.reconcile_interval", kind::duration, &c.checkout.reconcile_interval, 100,
        86400000, nullptr},
   };

@@ -89,6 +89,10 @@ struct config {
     millis session_ttl{15 * 60 * 1000};
     millis reconcile_interval{30000};
   } checkout;
+  /// Fault points for tests only (never set in production): the process dies at that point.
+  struct testing_section {
+    bool crash_after_authorize = false;  ///< after the provider authorized, before the order
+  } testing;
 
   /// The data directory (where the SQLite file and a generated JWT secret live).
   std::string data_dir() const;

@@ -29,6 +29,14 @@ enum class error_code {
   rate_limited,
   internal,
   unavailable,
+  cart_changed,
+  session_expired,
+  price_changed,
+  invalid_transition,
+  cart_empty,
+  payment_declined,
+  invalid_signature,
+  upstream_timeout,
 };
 
 struct field_error {
@@ -40,10 +48,13 @@ struct domain_error {
   error_code code = error_code::internal;
   std::string detail;
   std::vector<field_error> errors;
+  /// Further members of the problem body a program acts on (`lines`, `changes`), each a key
+  /// and its JSON value, written as they are.
+  std::vector<std::pair<std::string, std::string>> members;
 };
 
 inline domain_error make_error(error_code code, std::string detail) {
-  return domain_error{code, std::move(detail), {}};
+  return domain_error{code, std::move(detail), {}, {}};
 }
 
 /// A value or a domain error; the domain's only way to fail.

@@ -199,4 +199,16 @@ std::string random_token(std::size_t bytes) {
   return b64url_encode(raw);
 }
 
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+  static const char* digits = "0123456789abcdef";
+  std::string mac = hmac_sha256(key, data);
+  std::string out;
+  out.reserve(mac.size() * 2);
+  for (unsigned char c : mac) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
 }  // namespace cartd

@@ -31,6 +31,8 @@ std::string mint_jwt(const jwt_settings& s, const std::string& sub,
                      std::int64_t now_s);
 
 std::string sha256_hex(std::string_view data);
+/// Lowercase hex of HMAC-SHA256(key, data): payment webhook signatures.
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 /// `bytes` random bytes from the OS CSPRNG, base64url without padding.
 std::string random_token(std::size_t bytes);
 

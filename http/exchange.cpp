@@ -112,7 +112,8 @@ void with_idempotency(caf::event_based_actor* self, const exchange_ptr& ex, acti
         ex->idempotency = ticket;
         finish_fn record = [self, ex, scope, key, pool, timeout, ticket](http_response r) {
           if (ticket->recorded) return ex->respond(std::move(r));
-          bool keep = r.status < 500;
+          // A 202 (payment pending) is not kept: a repeat answers the session's state then.
+          bool keep = r.status < 500 && r.status != 202;
           stored_response stored{r.status, r.content_type, r.etag, r.body};
           auto shared = std::make_shared<http_response>(std::move(r));
           call_store<bool>(

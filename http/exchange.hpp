@@ -38,6 +38,8 @@ struct http_request {
   std::string if_match;  ///< raw header; empty when absent
   std::string authorization;
   std::string session_token;
+  std::string signature;  ///< Cartd-Signature (payment webhooks)
+  std::vector<std::pair<std::string, std::string>> query;  ///< the query parameters cartd reads
   std::string client;
   bool close_connection = false;
   std::chrono::steady_clock::time_point start;
@@ -89,6 +91,12 @@ class exchange : public std::enable_shared_from_this<exchange> {
   /// The If-Match header as a version; `bad` set when the header is malformed.
   std::optional<std::uint64_t> if_match(bool& bad) const;
   const std::string& param(std::size_t i) const { return req.params.at(i); }
+  /// A query parameter; nothing when absent.
+  std::optional<std::string> query(const std::string& name) const {
+    for (const auto& [k, v] : req.query)
+      if (k == name) return v;
+    return std::nullopt;
+  }
 
  private:
   void write(http_response r);

@@ -35,6 +35,14 @@ constexpr error_info k_errors[] = {
     {error_code::unknown_product, 422, "unknown_product", "Unknown product"},
     {error_code::invalid_discount_code, 422, "invalid_discount_code", "Invalid discount code"},
     {error_code::rate_limited, 429, "rate_limited", "Rate limited"},
+    {error_code::cart_changed, 409, "cart_changed", "Cart changed"},
+    {error_code::session_expired, 409, "session_expired", "Checkout session expired"},
+    {error_code::price_changed, 409, "price_changed", "Price changed"},
+    {error_code::invalid_transition, 409, "invalid_transition", "Invalid transition"},
+    {error_code::cart_empty, 409, "cart_empty", "Cart empty"},
+    {error_code::payment_declined, 402, "payment_declined", "Payment declined"},
+    {error_code::invalid_signature, 400, "invalid_signature", "Invalid signature"},
+    {error_code::upstream_timeout, 504, "upstream_timeout", "Upstream timeout"},
     {error_code::internal, 500, "internal", "Internal error"},
     {error_code::unavailable, 503, "unavailable", "Service unavailable"},
 };
@@ -42,7 +50,9 @@ constexpr error_info k_errors[] = {
 const error_info& info(error_code code) {
   for (const auto& e : k_errors)
     if (e.code == code) return e;
-  return k_errors[sizeof k_errors / sizeof k_errors[0] - 2];  // internal
+  for (const auto& e : k_errors)
+    if (e.code == error_code::internal) return e;
+  return k_errors[0];
 }
 
 }  // namespace
@@ -59,7 +69,9 @@ std::string problem_body(const domain_error& e, std::string_view instance,
   w.field("title", i.title);
   w.field("status", i.status);
   w.field("code", i.name);
-  if (i.status >= 500) {
+  if (e.code == error_code::upstream_timeout) {
+    w.field("detail", "the payment provider did not answer in time; nothing was charged, retry");
+  } else if (i.status >= 500) {
     w.field("detail", e.code == error_code::unavailable
                           ? "the service cannot answer right now; retry later"
                           : "an internal error occurred; quote the requestId when reporting it");
@@ -74,6 +86,10 @@ std::string problem_body(const domain_error& e, std::string_view instance,
       w.begin_object().field("field", fe.field).field("message", fe.message).end_object();
     }
     w.end_array();
+  }
+  for (const auto& [k, v] : e.members) {
+    w.key(k);
+    w.raw_or_null(v);
   }
   w.end_object();
   return w.str();

@@ -37,6 +37,15 @@ void put_shipping_method(const exchange_ptr& ex);
 void delete_shipping_method(const exchange_ptr& ex);
 void list_shipping_methods(const exchange_ptr& ex);
 
+void create_checkout_route(const exchange_ptr& ex);
+void get_checkout_route(const exchange_ptr& ex);
+void process_checkout_route(const exchange_ptr& ex);
+void payment_webhook_route(const exchange_ptr& ex);
+void list_orders_route(const exchange_ptr& ex);
+void get_order_route(const exchange_ptr& ex);
+void patch_order_route(const exchange_ptr& ex);
+void cancel_order_route(const exchange_ptr& ex);
+
 void create_session_route(const exchange_ptr& ex);
 void get_session_route(const exchange_ptr& ex);
 void patch_session_route(const exchange_ptr& ex);

@@ -4,6 +4,9 @@
 #include "actors/cart_lifecycle.hpp"
 #include "actors/event_relay.hpp"
 #include "actors/bulkhead.hpp"
+#include "actors/checkout_actor.hpp"
+#include "actors/checkout_reconciler.hpp"
+#include "actors/payment_gateway.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "domain/time.hpp"
@@ -186,7 +189,50 @@ void health_detailed(const exchange_ptr& ex) {
         write_bulkhead(f);
       }
       w.end_object();
-      w.key("circuitBreakers").begin_object().end_object();
+      w.key("circuitBreakers").begin_object();
+      if (auto* gw = svc.runtime.payments()) {
+        auto b = gw->breaker();
+        w.key("payments")
+            .begin_object()
+            .field("state", b.state)
+            .field("provider", gw->provider_name())
+            .field("consecutiveFailures", b.consecutive_failures)
+            .field("opened", b.opened)
+            .field("retryAfterMs", b.retry_after_ms)
+            .field("failuresToOpen", b.failures_to_open)
+            .field("cooldownMs", b.cooldown_ms)
+            .end_object();
+      }
+      w.end_object();
+      w.key("checkout").begin_object();
+      if (auto* f = svc.runtime.checkout_figures()) {
+        w.field("status", "ok")
+            .field("live", f->live.load())
+            .field("spawned", f->spawned.load())
+            .field("started", f->started.load())
+            .field("completed", f->completed.load())
+            .field("expired", f->expired.load())
+            .field("declined", f->declined.load())
+            .field("sessionTtlMillis", static_cast<std::int64_t>(svc.cfg.checkout.session_ttl.count()));
+      } else {
+        w.field("status", "disabled");
+      }
+      if (svc.reconciler) {
+        auto rf = svc.reconciler->figures();
+        w.key("reconciliation")
+            .begin_object()
+            .field("intervalMillis", static_cast<std::int64_t>(svc.reconciler->interval().count()))
+            .field("rounds", rf.rounds)
+            .field("expired", rf.expired)
+            .field("completed", rf.completed)
+            .field("reopened", rf.reopened)
+            .field("settled", rf.settled)
+            .field("failures", rf.failures)
+            .key("lastRoundAt");
+        if (rf.last_round_ms > 0) w.value(format_rfc3339(rf.last_round_ms)); else w.null();
+        w.end_object();
+      }
+      w.end_object();
       w.key("http").begin_object().field("inFlight", svc.in_flight.load()).end_object();
       w.end_object();
       w.end_object();

@@ -67,6 +67,10 @@ class handler final : public Http::Handler {
     req.if_match = header_value(r, "If-Match");
     req.authorization = header_value(r, "Authorization");
     req.session_token = header_value(r, "X-Session-Token");
+    req.signature = header_value(r, "Cartd-Signature");
+    for (const char* name : {"status", "limit", "cursor", "userId"}) {
+      if (auto v = r.query().get(name)) req.query.emplace_back(name, *v);
+    }
     req.content_type = header_value(r, "Content-Type");
     req.client = r.address().host();
     // HTTP/1.1 keeps the connection unless the client says close; HTTP/1.0 only on request.

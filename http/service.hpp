@@ -19,6 +19,7 @@ namespace cartd {
 class node_runtime;
 class event_relay;
 class cart_lifecycle;
+class checkout_reconciler;
 
 /// Recently resolved session tokens (by token hash), so guest requests skip the store. Entries
 /// are dropped when their session is changed or deleted on this node, and live at most
@@ -52,6 +53,7 @@ struct service {
   std::unique_ptr<rate_limiter> limiter;
   event_relay* relay = nullptr;  ///< set when Redis is configured
   cart_lifecycle* lifecycle = nullptr;
+  checkout_reconciler* reconciler = nullptr;
 };
 
 }  // namespace cartd

@@ -43,6 +43,52 @@ class caching_store final : public store {
   }
 
   std::string kind() const override { return inner_->kind(); }
+
+  // Checkout and orders are never cached: every call reads the store.
+  bool remember_event(const std::string& id, std::int64_t now_ms) override {
+    return inner_->remember_event(id, now_ms);
+  }
+  // Reservations and stock commits change a product's `available`: retire its cached copy.
+  open_checkout_result open_checkout(const checkout_session& s) override {
+    auto r = inner_->open_checkout(s);
+    retire_products(s.lines);  // replaced sessions released theirs too: same cart, same lines
+    return r;
+  }
+  std::optional<checkout_session> load_checkout(const std::string& id) override { return inner_->load_checkout(id); }
+  std::optional<checkout_session> active_checkout_of(const cart_id& cart) override { return inner_->active_checkout_of(cart); }
+  bool update_checkout(const checkout_session& s) override { return inner_->update_checkout(s); }
+  bool expire_checkout(const std::string& id, std::int64_t now_ms, bool force) override {
+    bool expired = inner_->expire_checkout(id, now_ms, force);
+    if (expired) {
+      if (auto s = inner_->load_checkout(id)) retire_products(s->lines);
+    }
+    return expired;
+  }
+  std::vector<std::string> due_checkouts(std::int64_t now_ms, int limit) override { return inner_->due_checkouts(now_ms, limit); }
+  std::vector<checkout_session> processing_checkouts(int limit) override { return inner_->processing_checkouts(limit); }
+  place_order_result place_order(const place_order_request& r) override {
+    auto out = inner_->place_order(r);
+    if (out.result == place_order_result::outcome::placed) {
+      retire_products(r.order.items);
+      if (!r.discounts.empty()) invalidate("cartd:pricing:discount");  // use counts moved
+    }
+    return out;
+  }
+  std::optional<order_record> load_order(const std::string& id) override { return inner_->load_order(id); }
+  std::vector<order_record> list_orders(const order_query& q) override { return inner_->list_orders(q); }
+  bool update_order(const order_record& o, bool restock,
+                    const std::vector<outbox_event>& events) override {
+    bool written = inner_->update_order(o, restock, events);
+    if (written && restock) retire_products(o.items);
+    if (written && restock) invalidate("cartd:pricing:discount");  // uses given back
+    return written;
+  }
+  std::vector<order_record> orders_to_settle(int limit) override { return inner_->orders_to_settle(limit); }
+  std::optional<ledger_payment> ledger_by_key(const std::string& idempotency_key) override { return inner_->ledger_by_key(idempotency_key); }
+  ledger_payment ledger_insert(const ledger_payment& p) override { return inner_->ledger_insert(p); }
+  std::optional<ledger_payment> ledger_get(const std::string& id) override { return inner_->ledger_get(id); }
+  bool ledger_move(const std::string& id, const std::string& from, const std::string& to) override { return inner_->ledger_move(id, from, to); }
+  std::vector<ledger_payment> ledger_by_reference(const std::string& reference) override { return inner_->ledger_by_reference(reference); }
   int migrate() override { return inner_->migrate(); }
   void ping() override { inner_->ping(); }
   std::optional<cart> load_cart(const cart_id& id) override { return inner_->load_cart(id); }
@@ -161,6 +207,11 @@ class caching_store final : public store {
 
  private:
   using lease = bounded_pool<redis_connection>::lease;
+
+  template <class Lines>
+  void retire_products(const Lines& lines) {
+    for (const auto& l : lines) invalidate("cartd:product:" + l.product.value);
+  }
 
   /// After writes that could not reach Redis, the first contact retires every cached value.
   bool settle_missed(lease& r) {

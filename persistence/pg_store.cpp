@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 
+#include "persistence/pg_checkout.hpp"
 #include "persistence/pg_db.hpp"
 #include "persistence/snapshot_codec.hpp"
 
@@ -60,6 +61,33 @@ CREATE UNIQUE INDEX pricing_rules_by_code ON pricing_rules (kind, code) WHERE co
       {3, R"sql(
 CREATE TABLE cart_abandonment (
   cart_id text PRIMARY KEY, idle_since bigint NOT NULL, reported_at bigint NOT NULL);
+)sql"},
+      {4, R"sql(
+CREATE TABLE checkout_sessions (
+  id text PRIMARY KEY, cart_id text NOT NULL, status text NOT NULL, expires_at bigint NOT NULL,
+  version bigint NOT NULL, doc text NOT NULL, created_at bigint NOT NULL);
+CREATE INDEX checkout_sessions_by_cart ON checkout_sessions (cart_id);
+CREATE INDEX checkout_sessions_live ON checkout_sessions (expires_at)
+  WHERE status IN ('open', 'processing');
+CREATE TABLE reservations (
+  checkout_id text NOT NULL, product_id text NOT NULL, variant_id text NOT NULL,
+  quantity bigint NOT NULL, PRIMARY KEY (checkout_id, product_id, variant_id));
+CREATE TABLE orders (
+  id text PRIMARY KEY, order_number text NOT NULL UNIQUE, checkout_id text NOT NULL UNIQUE,
+  user_id text, session_id text, status text NOT NULL, payment_status text NOT NULL,
+  version bigint NOT NULL, doc text NOT NULL, created_at bigint NOT NULL);
+CREATE INDEX orders_by_user ON orders (user_id, id) WHERE user_id IS NOT NULL;
+CREATE INDEX orders_by_session ON orders (session_id, id) WHERE session_id IS NOT NULL;
+CREATE INDEX orders_to_settle ON orders (id)
+  WHERE status = 'cancelled' AND payment_status IN ('authorized', 'captured');
+CREATE TABLE order_discounts (
+  order_id text NOT NULL, discount_id text NOT NULL, PRIMARY KEY (order_id, discount_id));
+CREATE TABLE payment_ledger (
+  id text PRIMARY KEY, idempotency_key text NOT NULL UNIQUE, reference text NOT NULL,
+  amount bigint NOT NULL, currency text NOT NULL, status text NOT NULL,
+  created_at bigint NOT NULL);
+CREATE INDEX payment_ledger_by_reference ON payment_ledger (reference);
+CREATE TABLE payment_events (id text PRIMARY KEY, received_at bigint NOT NULL);
 )sql"},
   };
   return all;
@@ -236,6 +264,86 @@ class pg_store final : public store {
       : url_(url), pool_(std::move(url), size, wait) {}
 
   std::vector<pool_figures> pools() const override { return {pool_.figures()}; }
+
+  // Checkout, orders and the payment ledger: persistence/pg_checkout.cpp.
+  open_checkout_result open_checkout(const checkout_session& s) override {
+    auto c = pool_.acquire();
+    return pg_checkout::open_checkout(*c, s);
+  }
+  std::optional<checkout_session> load_checkout(const std::string& id) override {
+    auto c = pool_.acquire();
+    return pg_checkout::load_checkout(*c, id);
+  }
+  std::optional<checkout_session> active_checkout_of(const cart_id& cart) override {
+    auto c = pool_.acquire();
+    return pg_checkout::active_checkout_of(*c, cart);
+  }
+  bool update_checkout(const checkout_session& s) override {
+    auto c = pool_.acquire();
+    return pg_checkout::update_checkout(*c, s);
+  }
+  bool expire_checkout(const std::string& id, std::int64_t now_ms, bool force) override {
+    auto c = pool_.acquire();
+    return pg_checkout::expire_checkout(*c, id, now_ms, force);
+  }
+  std::vector<std::string> due_checkouts(std::int64_t now_ms, int limit) override {
+    auto c = pool_.acquire();
+    return pg_checkout::due_checkouts(*c, now_ms, limit);
+  }
+  std::vector<checkout_session> processing_checkouts(int limit) override {
+    auto c = pool_.acquire();
+    return pg_checkout::processing_checkouts(*c, limit);
+  }
+  place_order_result place_order(const place_order_request& r) override {
+    auto c = pool_.acquire();
+    return pg_checkout::place_order(*c, r);
+  }
+  std::optional<order_record> load_order(const std::string& id) override {
+    auto c = pool_.acquire();
+    return pg_checkout::load_order(*c, id);
+  }
+  std::vector<order_record> list_orders(const order_query& q) override {
+    auto c = pool_.acquire();
+    return pg_checkout::list_orders(*c, q);
+  }
+  bool update_order(const order_record& o, bool restock,
+                    const std::vector<outbox_event>& events) override {
+    auto c = pool_.acquire();
+    return pg_checkout::update_order(*c, o, restock, events);
+  }
+  std::vector<order_record> orders_to_settle(int limit) override {
+    auto c = pool_.acquire();
+    return pg_checkout::orders_to_settle(*c, limit);
+  }
+  bool remember_event(const std::string& id, std::int64_t now_ms) override {
+    auto c = pool_.acquire();
+    return c->run({"co_remember_event",
+                   "INSERT INTO payment_events (id, received_at) VALUES ($1, $2)"
+                   " ON CONFLICT (id) DO NOTHING"},
+                  {id, std::to_string(now_ms)})
+               .affected() == 1;
+  }
+
+  std::optional<ledger_payment> ledger_by_key(const std::string& idempotency_key) override {
+    auto c = pool_.acquire();
+    return pg_checkout::ledger_by_key(*c, idempotency_key);
+  }
+  ledger_payment ledger_insert(const ledger_payment& p) override {
+    auto c = pool_.acquire();
+    return pg_checkout::ledger_insert(*c, p);
+  }
+  std::optional<ledger_payment> ledger_get(const std::string& id) override {
+    auto c = pool_.acquire();
+    return pg_checkout::ledger_get(*c, id);
+  }
+  bool ledger_move(const std::string& id, const std::string& from, const std::string& to) override {
+    auto c = pool_.acquire();
+    return pg_checkout::ledger_move(*c, id, from, to);
+  }
+  std::vector<ledger_payment> ledger_by_reference(const std::string& reference) override {
+    auto c = pool_.acquire();
+    return pg_checkout::ledger_by_reference(*c, reference);
+  }
 
   std::string kind() const override { return "postgresql"; }
 

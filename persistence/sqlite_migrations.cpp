@@ -49,6 +49,33 @@ CREATE UNIQUE INDEX pricing_rules_by_code ON pricing_rules (kind, code) WHERE co
 CREATE TABLE cart_abandonment (
   cart_id TEXT PRIMARY KEY, idle_since INTEGER NOT NULL, reported_at INTEGER NOT NULL);
 )sql"},
+      {6, R"sql(
+CREATE TABLE checkout_sessions (
+  id TEXT PRIMARY KEY, cart_id TEXT NOT NULL, status TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  version INTEGER NOT NULL, doc TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE INDEX checkout_sessions_by_cart ON checkout_sessions (cart_id);
+CREATE INDEX checkout_sessions_live ON checkout_sessions (expires_at)
+  WHERE status IN ('open', 'processing');
+CREATE TABLE reservations (
+  checkout_id TEXT NOT NULL, product_id TEXT NOT NULL, variant_id TEXT NOT NULL,
+  quantity INTEGER NOT NULL, PRIMARY KEY (checkout_id, product_id, variant_id));
+CREATE TABLE orders (
+  id TEXT PRIMARY KEY, order_number TEXT NOT NULL UNIQUE, checkout_id TEXT NOT NULL UNIQUE,
+  user_id TEXT, session_id TEXT, status TEXT NOT NULL, payment_status TEXT NOT NULL,
+  version INTEGER NOT NULL, doc TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE INDEX orders_by_user ON orders (user_id, id) WHERE user_id IS NOT NULL;
+CREATE INDEX orders_by_session ON orders (session_id, id) WHERE session_id IS NOT NULL;
+CREATE INDEX orders_to_settle ON orders (id)
+  WHERE status = 'cancelled' AND payment_status IN ('authorized', 'captured');
+CREATE TABLE order_discounts (
+  order_id TEXT NOT NULL, discount_id TEXT NOT NULL, PRIMARY KEY (order_id, discount_id));
+CREATE TABLE payment_ledger (
+  id TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, reference TEXT NOT NULL,
+  amount INTEGER NOT NULL, currency TEXT NOT NULL, status TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE INDEX payment_ledger_by_reference ON payment_ledger (reference);
+CREATE TABLE payment_events (id TEXT PRIMARY KEY, received_at INTEGER NOT NULL);
+)sql"},
   };
   return all;
 }

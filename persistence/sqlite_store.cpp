@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "persistence/snapshot_codec.hpp"
+#include "persistence/sqlite_checkout.hpp"
 #include "persistence/sqlite_db.hpp"
 #include "persistence/sqlite_migrations.hpp"
 
@@ -134,6 +135,80 @@ class sqlite_store final : public store {
       : pool_(std::move(path), 32, std::chrono::seconds(5)) {}
 
   std::vector<pool_figures> pools() const override { return {pool_.figures()}; }
+
+  // Checkout, orders and the payment ledger: persistence/sqlite_checkout.cpp.
+  bool remember_event(const std::string& id, std::int64_t now_ms) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::remember_event(*c, id, now_ms);
+  }
+  open_checkout_result open_checkout(const checkout_session& s) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::open_checkout(*c, s);
+  }
+  std::optional<checkout_session> load_checkout(const std::string& id) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::load_checkout(*c, id);
+  }
+  std::optional<checkout_session> active_checkout_of(const cart_id& cart) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::active_checkout_of(*c, cart);
+  }
+  bool update_checkout(const checkout_session& s) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::update_checkout(*c, s);
+  }
+  bool expire_checkout(const std::string& id, std::int64_t now_ms, bool force) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::expire_checkout(*c, id, now_ms, force);
+  }
+  std::vector<std::string> due_checkouts(std::int64_t now_ms, int limit) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::due_checkouts(*c, now_ms, limit);
+  }
+  std::vector<checkout_session> processing_checkouts(int limit) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::processing_checkouts(*c, limit);
+  }
+  place_order_result place_order(const place_order_request& r) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::place_order(*c, r);
+  }
+  std::optional<order_record> load_order(const std::string& id) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::load_order(*c, id);
+  }
+  std::vector<order_record> list_orders(const order_query& q) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::list_orders(*c, q);
+  }
+  bool update_order(const order_record& o, bool restock, const std::vector<outbox_event>& events) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::update_order(*c, o, restock, events);
+  }
+  std::vector<order_record> orders_to_settle(int limit) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::orders_to_settle(*c, limit);
+  }
+  std::optional<ledger_payment> ledger_by_key(const std::string& idempotency_key) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::ledger_by_key(*c, idempotency_key);
+  }
+  ledger_payment ledger_insert(const ledger_payment& p) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::ledger_insert(*c, p);
+  }
+  std::optional<ledger_payment> ledger_get(const std::string& id) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::ledger_get(*c, id);
+  }
+  bool ledger_move(const std::string& id, const std::string& from, const std::string& to) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::ledger_move(*c, id, from, to);
+  }
+  std::vector<ledger_payment> ledger_by_reference(const std::string& reference) override {
+    auto c = pool_.acquire();
+    return sqlite_checkout::ledger_by_reference(*c, reference);
+  }
 
   std::string kind() const override { return "sqlite"; }
 

@@ -15,6 +15,7 @@
 #include "domain/identity.hpp"
 #include "domain/session.hpp"
 #include "persistence/bounded_pool.hpp"
+#include "persistence/checkout_records.hpp"
 
 namespace cartd {
 
@@ -50,6 +51,14 @@ struct outbox_event {
   std::string cart_id;
   std::string type;
   std::string payload;  ///< JSON
+};
+
+/// The one transaction that turns a session into its order (DESIGN.md, Checkout).
+struct place_order_request {
+  order_record order;
+  std::vector<discount_use> discounts;
+  std::vector<outbox_event> events;  ///< written with the order
+  std::int64_t now_ms = 0;
 };
 
 /// An event waiting in the outbox, with its id (increasing per cart in commit order).
@@ -177,6 +186,55 @@ class store {
   virtual lifecycle_step sweep_carts(const std::string& after_id, int limit,
                                      std::int64_t idle_before_ms, std::int64_t expire_before_ms,
                                      bool with_events, std::int64_t now_ms) = 0;
+
+  // --- Checkout, orders, payments (persistence/*_checkout.cpp) ---
+  /// One transaction: refuses when the cart has a `processing` session; expires the cart's
+  /// open sessions and releases their reservations; reserves every line, all or nothing, one
+  /// conditional update per variant (`reserved + q <= on_hand`, so the database arbitrates
+  /// between nodes); inserts `s` with its reservations. Nothing changes unless `opened`.
+  virtual open_checkout_result open_checkout(const checkout_session& s) = 0;
+  virtual std::optional<checkout_session> load_checkout(const std::string& id) = 0;
+  /// The cart's session that is open or processing, if any.
+  virtual std::optional<checkout_session> active_checkout_of(const cart_id& cart) = 0;
+  /// Writes `s` over the stored row only while its version is still `s.version - 1`.
+  virtual bool update_checkout(const checkout_session& s) = 0;
+  /// Expires `id` if it is open or processing and due at `now_ms` (always, with `force`),
+  /// releasing its reservations in the same transaction: true only for the call that did it,
+  /// so however many sweepers or nodes look, the stock is released exactly once.
+  virtual bool expire_checkout(const std::string& id, std::int64_t now_ms, bool force) = 0;
+  /// Ids of open or processing sessions due at `now_ms` (at most `limit`).
+  virtual std::vector<std::string> due_checkouts(std::int64_t now_ms, int limit) = 0;
+  /// Sessions that are processing (a payment in flight or unconfirmed): for reconciliation.
+  virtual std::vector<checkout_session> processing_checkouts(int limit) = 0;
+  /// One transaction: the session must be open or processing and not due; the cart still at
+  /// the session's cart version (it becomes checked_out); every discount use counted within
+  /// its limit; the reservations committed (on hand and reserved both drop); the order inserted
+  /// (one per session: a second attempt finds the first); the session completed; the events
+  /// written. Nothing changes unless `placed`.
+  virtual place_order_result place_order(const place_order_request& r) = 0;
+  virtual std::optional<order_record> load_order(const std::string& id) = 0;
+  /// Newest first, at most `q.limit`.
+  virtual std::vector<order_record> list_orders(const order_query& q) = 0;
+  /// Writes `o` over the stored row only while its version is still `o.version - 1`. With
+  /// `restock`, the items' quantities go back on hand and the order's discount uses are
+  /// given back, in the same transaction (a cancel: the version condition makes it once).
+  virtual bool update_order(const order_record& o, bool restock,
+                            const std::vector<outbox_event>& events) = 0;
+  /// Orders cancelled whose payment is still authorized or captured (a void or refund that
+  /// did not finish), for reconciliation.
+  virtual std::vector<order_record> orders_to_settle(int limit) = 0;
+
+  /// Records a payment webhook event id; true the first time it is seen (dedup).
+  virtual bool remember_event(const std::string& id, std::int64_t now_ms) = 0;
+
+  // The simulated provider's ledger.
+  virtual std::optional<ledger_payment> ledger_by_key(const std::string& idempotency_key) = 0;
+  /// Inserts `p` unless its key exists; returns the stored payment either way.
+  virtual ledger_payment ledger_insert(const ledger_payment& p) = 0;
+  virtual std::optional<ledger_payment> ledger_get(const std::string& id) = 0;
+  /// Moves payment `id` from `from` to `to`; false when it was not in `from`.
+  virtual bool ledger_move(const std::string& id, const std::string& from, const std::string& to) = 0;
+  virtual std::vector<ledger_payment> ledger_by_reference(const std::string& reference) = 0;
 
   /// True while this process is the one relay of the outbox (several nodes may share a store;
   /// one relay keeps events in order per cart). Held until the process or its connection ends.

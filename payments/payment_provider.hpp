@@ -1,0 +1,70 @@
+#pragma once
+// Who charges the card (API.md, Payments): one interface, two providers. `simulated` keeps its
+// own ledger in the store; `http` speaks the provider protocol of API.md over libcurl. Calls
+// block: they run only on the payments bulkhead's workers (actors/payment_gateway.hpp), which
+// adds the circuit breaker and the metrics. Every call that changes money carries an
+// idempotency key that stays the same when the same operation is retried, so a retry (after a
+// timeout, after a crash) never charges twice.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cartd {
+
+class store;
+struct config;
+
+struct provider_payment {
+  std::string id;
+  std::string status;  ///< authorized | declined | pending | captured | voided | refunded
+  std::int64_t amount = 0;
+  std::string currency;
+  std::string reference;  ///< the checkout session id
+};
+
+enum class provider_outcome {
+  ok,        ///< the provider answered; `payment` says what it did
+  declined,  ///< a new payment refused (a 4xx, or status declined): 402, not a failure
+  failure,   ///< a 5xx, a refused connection, a bad answer: counts for the breaker
+  timeout,   ///< no answer within payments.timeout: outcome unknown, counts for the breaker
+};
+
+struct provider_result {
+  provider_outcome outcome = provider_outcome::failure;
+  provider_payment payment;
+  std::string detail;  ///< for the log, never for the client
+};
+
+struct authorize_request {
+  std::string idempotency_key;
+  std::int64_t amount = 0;
+  std::string currency;
+  std::string token;
+  std::string reference;
+};
+
+class payment_provider {
+ public:
+  virtual ~payment_provider() = default;
+  virtual std::string name() const = 0;
+  virtual provider_result authorize(const authorize_request& r) = 0;
+  virtual provider_result capture(const std::string& payment_id, std::int64_t amount,
+                                  const std::string& idempotency_key) = 0;
+  virtual provider_result void_payment(const std::string& payment_id,
+                                       const std::string& idempotency_key) = 0;
+  virtual provider_result refund(const std::string& payment_id, std::int64_t amount,
+                                 const std::string& idempotency_key) = 0;
+  /// The payments made for a checkout session; nothing when the provider could not be asked.
+  virtual std::optional<std::vector<provider_payment>> find_by_reference(
+      const std::string& reference) = 0;
+  /// Wakes calls waiting on purpose (tok_timeout) so that shutdown does not wait for them.
+  virtual void stop() {}
+};
+
+/// The provider `cfg.payments.provider` names; `simulated` keeps its ledger in `s`.
+std::unique_ptr<payment_provider> make_payment_provider(const config& cfg, store& s);
+
+}  // namespace cartd
