@@ -163,8 +163,9 @@ void reserve_and_open(checkout_self self, checkout_session s, reply_fn done) {
   bool events = self->state.deps.publish_events;
   checkout_io<open_checkout_result>(
       self,
-      [s, events](store& st) {
+      [s, events, catalog = self->state.deps.catalog](store& st) {
         auto r = st.open_checkout(s);
+        if (r.result == open_checkout_result::outcome::opened) forget_products(catalog, s.lines);
         if (events && r.result == open_checkout_result::outcome::opened) {
           st.commit({write_unit{{}, std::nullopt,
                                 {outbox_event{s.cart.value, "checkout_started",
@@ -261,10 +262,12 @@ void get_session(checkout_self self, checkout_get cmd, reply_fn done) {
   auto id = cmd.id;
   checkout_io<std::pair<std::optional<checkout_session>, bool>>(
       self,
-      [id](store& s) {
+      [id, catalog = self->state.deps.catalog](store& s) {
         auto now = now_ms();
         bool expired = s.expire_checkout(id, now, false);
-        return std::make_pair(s.load_checkout(id), expired);
+        auto loaded = s.load_checkout(id);
+        if (expired && loaded) forget_products(catalog, loaded->lines);
+        return std::make_pair(loaded, expired);
       },
       [self, cmd, done](std::optional<std::pair<std::optional<checkout_session>, bool>> r) {
         if (!r) return done(store_down());
@@ -286,7 +289,13 @@ void get_session(checkout_self self, checkout_get cmd, reply_fn done) {
 void on_expire(checkout_self self) {
   auto id = self->state.id;
   checkout_io<bool>(
-      self, [id](store& s) { return s.expire_checkout(id, now_ms(), false); },
+      self,
+      [id, catalog = self->state.deps.catalog](store& s) {
+        bool expired = s.expire_checkout(id, now_ms(), false);
+        if (expired)
+          if (auto loaded = s.load_checkout(id)) forget_products(catalog, loaded->lines);
+        return expired;
+      },
       [self](std::optional<bool> expired) {
         if (expired && *expired) {
           self->state.deps.stats->checkout().expired.Increment();

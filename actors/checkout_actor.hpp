@@ -19,6 +19,7 @@ namespace cartd {
 
 class metrics;
 class pricing_book;
+class catalog_cache;
 class payment_gateway;
 
 struct checkout_stats {
@@ -36,6 +37,7 @@ struct checkout_deps {
   metrics* stats = nullptr;
   checkout_stats* figures = nullptr;
   pricing_book* pricing = nullptr;
+  catalog_cache* catalog = nullptr;  ///< the node's product cache: dropped when stock moves
   payment_gateway* payments = nullptr;
   /// Renders locked totals as API.md's Totals JSON (the HTTP side's writer, injected).
   std::function<std::string(const priced_totals&)> render_totals;

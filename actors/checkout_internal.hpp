@@ -8,6 +8,7 @@
 #include <string>
 
 #include "actors/checkout_actor.hpp"
+#include "actors/catalog_cache.hpp"
 #include "actors/checkout_protocol.hpp"
 #include "actors/store_pool.hpp"
 #include "persistence/store.hpp"
@@ -33,6 +34,14 @@ void checkout_io(checkout_self self, Fn fn, K k) {
 
 inline checkout_reply store_down() {
   return checkout_reply::fail(make_error(error_code::unavailable, "store unavailable"));
+}
+
+/// Drops the node's cached copies of the products of `lines` (their stock just moved), so that
+/// add-item on this node sees the change at once rather than within catalog.cache_ttl.
+template <class Lines>
+void forget_products(catalog_cache* catalog, const Lines& lines) {
+  if (!catalog) return;
+  for (const auto& l : lines) catalog->invalidate(l.product);
 }
 
 /// Arms the session's own expiry once (the reconciler catches the rest).

@@ -113,7 +113,12 @@ void complete_order(checkout_self self, checkout_session s, provider_payment pay
   if (deps.publish_events)
     req.events.push_back({s.cart.value, "order_placed", encode_order_event("order_placed", order, now)});
   checkout_io<place_order_result>(
-      self, [req](store& st) { return st.place_order(req); },
+      self,
+      [req, catalog = deps.catalog](store& st) {
+        auto r = st.place_order(req);
+        if (r.result == place_order_result::outcome::placed) forget_products(catalog, req.order.items);
+        return r;
+      },
       [self, s, pay, done](std::optional<place_order_result> r) {
         using outcome = place_order_result::outcome;
         auto& d = self->state.deps;
@@ -205,10 +210,11 @@ void process_payment(checkout_self self, checkout_process cmd, reply_fn done) {
   auto id = cmd.id;
   checkout_io<process_inputs>(
       self,
-      [id](store& st) {
+      [id, catalog = self->state.deps.catalog](store& st) {
         process_inputs in;
         in.expired_now = st.expire_checkout(id, now_ms(), false);
         in.s = st.load_checkout(id);
+        if (in.expired_now && in.s) forget_products(catalog, in.s->lines);
         if (!in.s) return in;
         if (in.s->status == checkout_status::completed) in.order = st.load_order(in.s->order_id);
         else in.c = st.load_cart(in.s->cart);

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/catalog_cache.hpp"
 #include "actors/checkout_actor.hpp"
 #include "actors/checkout_protocol.hpp"
 #include "actors/metrics.hpp"
@@ -22,6 +23,7 @@ bool holds_money(const provider_payment& p) {
 
 checkout_reconciler::checkout_reconciler(store& s, metrics& m, payment_gateway& payments,
                                          checkout_stats& figures, caf::actor checkouts,
+                                         catalog_cache* catalog,
                                          std::chrono::milliseconds interval,
                                          std::chrono::milliseconds payment_timeout)
     : store_(s),
@@ -29,6 +31,7 @@ checkout_reconciler::checkout_reconciler(store& s, metrics& m, payment_gateway& 
       payments_(payments),
       checkout_figures_(figures),
       checkouts_(std::move(checkouts)),
+      catalog_(catalog),
       interval_(interval),
       payment_timeout_(payment_timeout),
       thread_([this] { run(); }) {}
@@ -72,6 +75,8 @@ void checkout_reconciler::expire_due(std::int64_t now) {
   for (const auto& id : store_.due_checkouts(now, k_batch)) {
     auto before = store_.load_checkout(id);
     if (!store_.expire_checkout(id, now, false)) continue;  // someone else did
+    if (before && catalog_)
+      for (const auto& l : before->lines) catalog_->invalidate(l.product);
     expired_++;
     checkout_figures_.expired++;
     stats_.checkout().expired.Increment();

@@ -24,6 +24,7 @@ class store;
 class metrics;
 class payment_gateway;
 struct checkout_stats;
+class catalog_cache;
 
 struct reconcile_figures {
   std::int64_t rounds = 0;
@@ -38,8 +39,8 @@ struct reconcile_figures {
 class checkout_reconciler {
  public:
   checkout_reconciler(store& s, metrics& m, payment_gateway& payments, checkout_stats& figures,
-                      caf::actor checkouts, std::chrono::milliseconds interval,
-                      std::chrono::milliseconds payment_timeout);
+                      caf::actor checkouts, catalog_cache* catalog,
+                      std::chrono::milliseconds interval, std::chrono::milliseconds payment_timeout);
   ~checkout_reconciler();
   checkout_reconciler(const checkout_reconciler&) = delete;
   checkout_reconciler& operator=(const checkout_reconciler&) = delete;
@@ -60,6 +61,7 @@ class checkout_reconciler {
   payment_gateway& payments_;
   checkout_stats& checkout_figures_;
   caf::actor checkouts_;
+  catalog_cache* catalog_;
   std::chrono::milliseconds interval_;
   std::chrono::milliseconds payment_timeout_;
   std::atomic<std::int64_t> rounds_{0}, expired_{0}, completed_{0}, reopened_{0}, settled_{0},

@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/catalog_cache.hpp"
 #include "actors/metrics.hpp"
 #include "actors/payment_gateway.hpp"
 #include "actors/store_pool.hpp"
@@ -68,8 +69,10 @@ void write(self_ptr self, order_record next, bool restock, std::vector<outbox_ev
            done_fn done) {
   io<std::pair<bool, std::optional<order_record>>>(
       self,
-      [next, restock, events](store& s) {
+      [next, restock, events, catalog = self->state.deps.catalog](store& s) {
         bool ok = s.update_order(next, restock, events);
+        if (ok && restock && catalog)
+          for (const auto& i : next.items) catalog->invalidate(i.product);
         return std::make_pair(ok, ok ? std::optional<order_record>(next) : s.load_order(next.id));
       },
       [self, next, done](std::optional<std::pair<bool, std::optional<order_record>>> r) {

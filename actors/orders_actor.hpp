@@ -21,6 +21,7 @@ namespace cartd {
 
 class metrics;
 class payment_gateway;
+class catalog_cache;
 
 struct order_list_cmd {
   principal who;
@@ -58,6 +59,7 @@ struct orders_deps {
   caf::actor store_pool;
   metrics* stats = nullptr;
   payment_gateway* payments = nullptr;
+  catalog_cache* catalog = nullptr;  ///< dropped for an order's products when it restocks
   std::chrono::milliseconds io_timeout{4000};
   bool publish_events = false;
 };

@@ -65,6 +65,7 @@ void node_runtime::start_checkout(std::function<std::string(const priced_totals&
   d.stats = &metrics_;
   d.figures = checkout_stats_.get();
   d.pricing = pricing_;
+  d.catalog = &catalog_;
   d.payments = payments_.get();
   d.render_totals = std::move(render_totals);
   d.session_ttl = cfg_.checkout.session_ttl;
@@ -74,7 +75,7 @@ void node_runtime::start_checkout(std::function<std::string(const priced_totals&
   d.crash_after_authorize = cfg_.testing.crash_after_authorize;
   checkouts_ = spawn_checkout_registry(*system_, std::move(d));
   orders_ = spawn_orders_actor(*system_, orders_deps{store_pool_, &metrics_, payments_.get(),
-                                                     cfg_.http.request_timeout * 4 / 5,
+                                                     &catalog_, cfg_.http.request_timeout * 4 / 5,
                                                      !cfg_.redis.url.empty()});
 }
 

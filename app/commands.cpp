@@ -150,7 +150,7 @@ int run_serve(const std::string& config_path) {
   svc.lifecycle = &lifecycle;
   auto reconciler = std::make_unique<checkout_reconciler>(
       *db, stats, *runtime.payments(), *runtime.checkout_figures(), runtime.checkouts(),
-      cfg.checkout.reconcile_interval, cfg.payments.timeout);
+      &runtime.catalog(), cfg.checkout.reconcile_interval, cfg.payments.timeout);
   svc.reconciler = reconciler.get();
   http_server server(svc);
   int port = 0;

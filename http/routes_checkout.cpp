@@ -20,11 +20,11 @@ struct address {
   std::string tax_region;
 };
 
-/// An address object of the body as canonical JSON; its errors are reported as `key.field`.
-std::optional<address> read_address(body_reader& body, const char* key, bool required) {
-  auto raw = body.object_json(key, required, 4096);
-  if (!raw) return std::nullopt;
-  body_reader a(*raw);
+/// An address (the JSON text of a body's object field) as canonical JSON; its errors are
+/// reported on `body` as `key.field`. It parses `raw` with the thread's parser, which ends the
+/// outer body's document: read every other field of `body` first.
+std::optional<address> read_address(body_reader& body, const char* key, const std::string& raw) {
+  body_reader a(raw);
   auto name = a.string("name", true, 1, 200);
   auto line1 = a.string("line1", true, 1, 200);
   auto line2 = a.string("line2", false, 0, 200);
@@ -106,11 +106,15 @@ void create_checkout_route(const exchange_ptr& ex) {
   if (body.error()) return ex->fail(*body.error());
   auto cart = body.string("cartId", true, 1, 64);
   if (cart && !is_uuid(*cart)) body.fail("cartId", "must be a cart id (UUID)");
-  auto shipping = read_address(body, "shippingAddress", true);
-  auto billing = read_address(body, "billingAddress", false);
   auto method = body.string("shippingMethod", false, 1, 64);
   auto email = body.string("email", false, 3, 254);
   if (email && email->find('@') == std::string::npos) body.fail("email", "must be an email address");
+  auto shipping_raw = body.object_json("shippingAddress", true, 4096);
+  auto billing_raw = body.object_json("billingAddress", false, 4096);
+  // Every field of the body is read: the addresses may now be parsed on their own.
+  std::optional<address> shipping, billing;
+  if (shipping_raw) shipping = read_address(body, "shippingAddress", *shipping_raw);
+  if (billing_raw) billing = read_address(body, "billingAddress", *billing_raw);
   if (auto e = body.validation_error()) return ex->fail(*e);
   checkout_open cmd;
   cmd.cart = cart_id{*cart};
@@ -143,6 +147,7 @@ void process_checkout_route(const exchange_ptr& ex) {
   auto id = body.string("sessionId", true, 1, 64);
   if (id && !is_uuid(*id)) body.fail("sessionId", "must be a checkout session id (UUID)");
   std::optional<std::string> token;
+  // The last read of `body`: the nested reader below ends its document (one parser a thread).
   if (auto raw = body.object_json("payment", true, 4096)) {
     body_reader p(*raw);
     auto method = p.string("method", false, 1, 32);

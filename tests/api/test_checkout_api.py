@@ -59,6 +59,8 @@ def parallel(server, n, fn):
             results[i] = fn(i, c)
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append((i, repr(e)))
+        finally:
+            c.conn.close()
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     for t in threads:
@@ -221,7 +223,7 @@ class SessionCreateTest(CheckoutTest):
                          (address, BILLING, ship, "ada@example.com"))
         self.assertEqual((s["totals"]["shippingTotal"], s["totals"]["total"]), (700, 1700))
 
-    def test_missing_or_invalid_address_fields_are_400(self):
+    def test_missing_or_invalid_shipping_address_fields_are_400(self):
         u = new_user()
         pid = self.product(stock=10)
         cart = self.cart_with(u, pid, 1)
@@ -235,17 +237,27 @@ class SessionCreateTest(CheckoutTest):
                 prob = self.assertProblem(self.create_session(u, cart["id"], shippingAddress=address),
                                           400, "validation_failed")
                 self.assertTrue(any(field in e["field"] for e in prob["errors"]), (field, bad, prob))
+        for address in (None, "12 Analytical Row", [ADDRESS]):
+            self.assertProblem(self.create_session(u, cart["id"], shippingAddress=address), 400, "validation_failed")
+        self.assertProblem(self.c.post("/checkout/session", {"cartId": cart["id"]}, headers=u), 400, "validation_failed")
+        self.assertEqual(self.available(pid), 10, "a refused session reserves nothing")
+
+    def test_invalid_cart_id_billing_address_and_email_are_400(self):
+        u = new_user()
+        pid = self.product(stock=10)
+        cart = self.cart_with(u, pid, 1)
         bad_billing = dict(BILLING)
         del bad_billing["city"]
-        bodies = [{"cartId": cart["id"]},  # no shippingAddress
-                  {"cartId": cart["id"], "shippingAddress": "12 Analytical Row"},
-                  {"shippingAddress": ADDRESS},  # no cartId
-                  {"cartId": 42, "shippingAddress": ADDRESS},
-                  {"cartId": cart["id"], "shippingAddress": ADDRESS, "billingAddress": bad_billing},
-                  {"cartId": cart["id"], "shippingAddress": ADDRESS, "email": 7},
-                  [cart["id"]]]
-        for body in bodies:
-            self.assertProblem(self.c.post("/checkout/session", body, headers=u), 400, "validation_failed")
+        cases = [("cartId", {"shippingAddress": ADDRESS}),
+                 ("cartId", {"cartId": 42, "shippingAddress": ADDRESS}),
+                 ("billingAddress", {"cartId": cart["id"], "shippingAddress": ADDRESS, "billingAddress": bad_billing}),
+                 ("billingAddress", {"cartId": cart["id"], "shippingAddress": ADDRESS, "billingAddress": "same"}),
+                 ("email", {"cartId": cart["id"], "shippingAddress": ADDRESS, "email": 7}),
+                 ("shippingMethod", {"cartId": cart["id"], "shippingAddress": ADDRESS, "shippingMethod": 5})]
+        for field, body in cases:
+            prob = self.assertProblem(self.c.post("/checkout/session", body, headers=u), 400, "validation_failed")
+            self.assertTrue(any(field in e["field"] for e in prob["errors"]), (field, prob))
+        self.assertProblem(self.c.post("/checkout/session", [cart["id"]], headers=u), 400, "validation_failed")
         self.assertProblem(self.c.post("/checkout/session", raw=b'{"cartId": ', headers=u), 400, "invalid_json")
         self.assertEqual(self.available(pid), 10, "a refused session reserves nothing")
 
@@ -330,6 +342,16 @@ class SessionCreateTest(CheckoutTest):
         v = self.variant(pid)
         self.assertEqual((v["stock"], v["available"]), (10, 6))
 
+    def test_add_to_cart_after_a_reservation_sees_it(self):
+        pid = self.product(stock=5)
+        a, b = new_user(), new_user()
+        cart_a = self.cart_with(a, pid, 3)
+        cart_b = self.cart_with(b, pid, 1)
+        self.session(a, cart_a["id"])
+        self.assertEqual(self.available(pid), 2)
+        self.assertProblem(self.add(b, cart_b["id"], pid, 2), 409, "insufficient_stock")
+        self.assertEqual(self.add(b, cart_b["id"], pid, 1)[0], 201)
+
     def test_a_second_session_replaces_the_first_and_reserves_once(self):
         u = new_user()
         pid = self.product(stock=10)
@@ -406,6 +428,13 @@ class ProcessTest(CheckoutTest):
         self.assertEqual(self.process(u, s["id"])[0], 201)
         v = self.variant(pid)
         self.assertEqual((v["stock"], v["available"]), (3, 3))
+
+    def test_add_to_cart_after_an_order_sees_the_lower_stock(self):
+        u = new_user()
+        pid = self.product(stock=5)
+        cart = self.cart_with(u, pid, 2)
+        s = self.session(u, cart["id"])
+        self.assertEqual(self.process(u, s["id"])[0], 201)
         other = new_user()
         more = new_cart(self.c, other)
         self.assertProblem(self.add(other, more["id"], pid, 4), 409, "insufficient_stock")
