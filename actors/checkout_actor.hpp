@@ -45,7 +45,8 @@ struct checkout_deps {
   std::chrono::milliseconds io_timeout{4000};
   std::chrono::milliseconds idle_timeout{5 * 60 * 1000};
   bool publish_events = false;
-  bool crash_after_authorize = false;  ///< a test's fault point (config testing.*)
+  bool crash_after_authorize = false;  ///< a test's fault points (config testing.*)
+  bool crash_after_order = false;
 };
 
 /// The registry: forwards checkout_open / checkout_get / checkout_process / checkout_confirm

@@ -63,6 +63,7 @@ void checkout_reconciler::round() {
     expire_due(now);
     confirm_processing(now);
     settle_cancelled();
+    capture_authorized(now);
     last_round_ms_ = now_ms();
   } catch (const std::exception& e) {
     failures_++;
@@ -139,6 +140,27 @@ void checkout_reconciler::settle_cancelled() {
     });
     if (g.how != gateway_result::kind::answered || g.r.outcome != provider_outcome::ok) continue;
     o.payment.status = refund ? payment_status::refunded : payment_status::voided;
+    o.version += 1;
+    o.updated_at_ms = now_ms();
+    if (store_.update_order(o, false, {})) {
+      settled_++;
+      stats_.checkout().reconciled.Increment();
+    }
+  }
+}
+
+void checkout_reconciler::capture_authorized(std::int64_t now) {
+  // Placed a while ago and still only authorized: the capture after the order failed (or the
+  // process died in between). The capture carries the key of the one it repeats.
+  auto before = now - 2 * payment_timeout_.count();
+  for (auto o : store_.orders_to_capture(before, k_batch)) {
+    auto id = o.payment.id;
+    auto amount = o.payment.amount;
+    auto g = payments_.call_here("capture", [&](payment_provider& p) {
+      return p.capture(id, amount, "cartd-capture-" + id);
+    });
+    if (g.how != gateway_result::kind::answered || g.r.outcome != provider_outcome::ok) continue;
+    o.payment.status = payment_status::captured;
     o.version += 1;
     o.updated_at_ms = now_ms();
     if (store_.update_order(o, false, {})) {

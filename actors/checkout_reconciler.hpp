@@ -55,6 +55,7 @@ class checkout_reconciler {
   void expire_due(std::int64_t now);
   void confirm_processing(std::int64_t now);
   void settle_cancelled();
+  void capture_authorized(std::int64_t now);
 
   store& store_;
   metrics& stats_;

@@ -73,6 +73,7 @@ void node_runtime::start_checkout(std::function<std::string(const priced_totals&
   d.idle_timeout = cfg_.cart.idle_timeout;
   d.publish_events = !cfg_.redis.url.empty();
   d.crash_after_authorize = cfg_.testing.crash_after_authorize;
+  d.crash_after_order = cfg_.testing.crash_after_order;
   checkouts_ = spawn_checkout_registry(*system_, std::move(d));
   orders_ = spawn_orders_actor(*system_, orders_deps{store_pool_, &metrics_, payments_.get(),
                                                      &catalog_, cfg_.http.request_timeout * 4 / 5,

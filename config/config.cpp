@@ -108,6 +108,7 @@ std::vector<key_spec> specs(config& c) {
       {"checkout.session_ttl", kind::duration, &c.checkout.session_ttl, 1000, 86400000, nullptr},
       {"testing.crash_after_authorize", kind::boolean, &c.testing.crash_after_authorize, 0, 0,
        nullptr},
+      {"testing.crash_after_order", kind::boolean, &c.testing.crash_after_order, 0, 0, nullptr},
       {"checkout.reconcile_interval", kind::duration, &c.checkout.reconcile_interval, 100,
        86400000, nullptr},
   };

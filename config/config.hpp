@@ -92,6 +92,7 @@ struct config {
   /// Fault points for tests only (never set in production): the process dies at that point.
   struct testing_section {
     bool crash_after_authorize = false;  ///< after the provider authorized, before the order
+    bool crash_after_order = false;      ///< after the order committed, before the capture
   } testing;
 
   /// The data directory (where the SQLite file and a generated JWT secret live).

@@ -84,6 +84,9 @@ class caching_store final : public store {
     return written;
   }
   std::vector<order_record> orders_to_settle(int limit) override { return inner_->orders_to_settle(limit); }
+  std::vector<order_record> orders_to_capture(std::int64_t placed_before_ms, int limit) override {
+    return inner_->orders_to_capture(placed_before_ms, limit);
+  }
   std::optional<ledger_payment> ledger_by_key(const std::string& idempotency_key) override { return inner_->ledger_by_key(idempotency_key); }
   ledger_payment ledger_insert(const ledger_payment& p) override { return inner_->ledger_insert(p); }
   std::optional<ledger_payment> ledger_get(const std::string& id) override { return inner_->ledger_get(id); }

@@ -135,6 +135,10 @@ constexpr query q_to_settle{
     "co_to_settle",
     "SELECT doc FROM orders WHERE status = 'cancelled'"
     " AND payment_status IN ('authorized', 'captured') ORDER BY id LIMIT $1"};
+constexpr query q_to_capture{
+    "co_to_capture",
+    "SELECT doc FROM orders WHERE payment_status = 'authorized' AND status <> 'cancelled'"
+    " AND created_at < $1 ORDER BY id LIMIT $2"};
 constexpr query q_outbox_insert{
     "co_outbox_insert",
     "INSERT INTO outbox (cart_id, type, payload, created_at) VALUES ($1, $2, $3, $4)"};
@@ -424,6 +428,11 @@ bool update_order(pg::connection& c, const order_record& o, bool restock,
   write_events(c, events, o.updated_at_ms);
   tx.commit();
   return true;
+}
+
+std::vector<order_record> orders_to_capture(pg::connection& c, std::int64_t placed_before_ms,
+                                            int limit) {
+  return all_orders(c.run(q_to_capture, {num(placed_before_ms), num(limit)}));
 }
 
 std::vector<order_record> orders_to_settle(pg::connection& c, int limit) {

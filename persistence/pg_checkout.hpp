@@ -25,6 +25,8 @@ std::vector<order_record> list_orders(pg::connection& c, const order_query& q);
 bool update_order(pg::connection& c, const order_record& o, bool restock,
                   const std::vector<outbox_event>& events);
 std::vector<order_record> orders_to_settle(pg::connection& c, int limit);
+std::vector<order_record> orders_to_capture(pg::connection& c, std::int64_t placed_before_ms,
+                                            int limit);
 
 std::optional<ledger_payment> ledger_by_key(pg::connection& c, const std::string& key);
 ledger_payment ledger_insert(pg::connection& c, const ledger_payment& p);

@@ -311,6 +311,10 @@ class pg_store final : public store {
     auto c = pool_.acquire();
     return pg_checkout::update_order(*c, o, restock, events);
   }
+  std::vector<order_record> orders_to_capture(std::int64_t placed_before_ms, int limit) override {
+    auto c = pool_.acquire();
+    return pg_checkout::orders_to_capture(*c, placed_before_ms, limit);
+  }
   std::vector<order_record> orders_to_settle(int limit) override {
     auto c = pool_.acquire();
     return pg_checkout::orders_to_settle(*c, limit);

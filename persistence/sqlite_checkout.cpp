@@ -70,6 +70,9 @@ constexpr const char* k_list_orders =
 constexpr const char* k_to_settle =
     "SELECT doc FROM orders WHERE status = 'cancelled'"
     " AND payment_status IN ('authorized', 'captured') ORDER BY id LIMIT ?1";
+constexpr const char* k_to_capture =
+    "SELECT doc FROM orders WHERE payment_status = 'authorized' AND status <> 'cancelled'"
+    " AND created_at < ?1 ORDER BY id LIMIT ?2";
 constexpr const char* k_outbox_insert =
     "INSERT INTO outbox (cart_id, type, payload, created_at) VALUES (?1, ?2, ?3, ?4)";
 constexpr const char* k_remember_event =
@@ -355,6 +358,15 @@ bool update_order(sqlite::connection& c, const order_record& o, bool restock,
   write_events(c, events, o.updated_at_ms);
   tx.commit();
   return true;
+}
+
+std::vector<order_record> orders_to_capture(sqlite::connection& c, std::int64_t placed_before_ms,
+                                            int limit) {
+  statement st(c, k_to_capture);
+  st.bind(1, placed_before_ms).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<order_record> out;
+  while (auto o = one_order(st)) out.push_back(std::move(*o));
+  return out;
 }
 
 std::vector<order_record> orders_to_settle(sqlite::connection& c, int limit) {

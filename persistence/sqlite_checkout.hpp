@@ -22,6 +22,8 @@ std::vector<order_record> list_orders(sqlite::connection& c, const order_query& 
 bool update_order(sqlite::connection& c, const order_record& o, bool restock,
                   const std::vector<outbox_event>& events);
 std::vector<order_record> orders_to_settle(sqlite::connection& c, int limit);
+std::vector<order_record> orders_to_capture(sqlite::connection& c, std::int64_t placed_before_ms,
+                                            int limit);
 
 bool remember_event(sqlite::connection& c, const std::string& id, std::int64_t now_ms);
 std::optional<ledger_payment> ledger_by_key(sqlite::connection& c, const std::string& key);

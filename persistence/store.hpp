@@ -223,6 +223,9 @@ class store {
   /// Orders cancelled whose payment is still authorized or captured (a void or refund that
   /// did not finish), for reconciliation.
   virtual std::vector<order_record> orders_to_settle(int limit) = 0;
+  /// Orders not cancelled whose payment is still only authorized, placed before
+  /// `placed_before_ms` (a capture that failed after the order was made), for reconciliation.
+  virtual std::vector<order_record> orders_to_capture(std::int64_t placed_before_ms, int limit) = 0;
 
   /// Records a payment webhook event id; true the first time it is seen (dedup).
   virtual bool remember_event(const std::string& id, std::int64_t now_ms) = 0;

@@ -70,5 +70,40 @@ class CrashAfterAuthorizeTest(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class CrashAfterOrderTest(unittest.TestCase):
+    def test_an_order_left_authorized_by_a_crash_is_captured_after_restart(self):
+        server = Server(CARTD_TESTING_CRASH_AFTER_ORDER="true", CARTD_PAYMENTS_TIMEOUT="500ms",
+                        CARTD_CHECKOUT_RECONCILE_INTERVAL="300ms")
+        try:
+            c = server.client()
+            user = new_user()
+            pid = put_product(c, [{"id": "v", "sku": "S", "price": 400, "stock": 5}])
+            cart = new_cart(c, user)
+            st, _, _, raw = c.post("/cart/%s/items" % cart["id"],
+                                   {"productId": pid, "variantId": "v", "quantity": 1}, headers=user)
+            self.assertEqual(st, 201, raw)
+            st, _, s, raw = c.post("/checkout/session", {"cartId": cart["id"], "shippingAddress": ADDRESS},
+                                   headers=user)
+            self.assertEqual(st, 201, raw)
+            with self.assertRaises(OSError):
+                c.post("/checkout/process", {"sessionId": s["id"], "payment": {"method": "card", "token": "tok_visa"}},
+                       headers=user)
+            self.assertEqual(server.proc.wait(timeout=15), 137)
+            server.proc = None
+            server.log.close()
+            server.env.pop("CARTD_TESTING_CRASH_AFTER_ORDER")
+            server.start()
+            c = server.client()
+            _, _, orders, _ = c.get("/orders", headers=user)
+            self.assertEqual(len(orders["items"]), 1, "the order committed before the crash")
+            order_id = orders["items"][0]["id"]
+            captured = until(lambda: c.get("/orders/" + order_id, headers=user)[2]["payment"]["status"] == "captured")
+            self.assertTrue(captured, "reconciliation did not capture the order's payment")
+            _, _, d, _ = c.get("/health/detailed")
+            self.assertGreaterEqual(d["components"]["checkout"]["reconciliation"]["settled"], 1)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

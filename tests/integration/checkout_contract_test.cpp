@@ -915,6 +915,19 @@ TEST_P(checkout_contract, cancelled_orders_still_holding_money_are_to_settle) {
             (std::set<std::string>{held.id, charged.id}));
 }
 
+TEST_P(checkout_contract, placed_orders_still_only_authorized_are_to_capture) {
+  const auto now = now_ms();
+  auto held = placed_order(alice, new_uuid_v7(now), now);  // paid, authorized
+  placed_order(alice, new_uuid_v7(now + 1), now + 1, payment_status::captured);
+  auto cancelled = placed_order(alice, new_uuid_v7(now + 2), now + 2);
+  ASSERT_TRUE(cancel(cancelled, payment_status::authorized, true));
+  auto fresh = placed_order(alice, new_uuid_v7(now + 10), now + 10);  // placed after the cut
+  auto found = set_of(ids_of(db->orders_to_capture(now + 5, 100)));
+  EXPECT_TRUE(found.count(held.id));
+  EXPECT_FALSE(found.count(cancelled.id));
+  EXPECT_FALSE(found.count(fresh.id));
+}
+
 // --- The payment ledger ---
 
 ledger_payment payment(const std::string& id, const std::string& key, const std::string& ref,
