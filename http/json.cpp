@@ -41,7 +41,11 @@ json_writer& json_writer::raw_or_null(std::string_view json) {
 std::string json_writer::str() const { return {impl_->buf.GetString(), impl_->buf.GetSize()}; }
 
 struct body_reader::impl {
-  simdjson::dom::object obj;  // points into this thread's parser (see below)
+  /// Set for a reader made while another one lives on this thread (a nested object read from
+  /// a body's text): re-parsing with the thread's parser would end the outer document.
+  std::unique_ptr<simdjson::dom::parser> own;
+  bool counted = false;
+  simdjson::dom::object obj;  // points into the parser that read it
 };
 
 namespace {
@@ -51,17 +55,23 @@ simdjson::dom::parser& thread_parser() {
   thread_local simdjson::dom::parser parser;
   return parser;
 }
+thread_local int live_readers = 0;  // parsing readers alive on this thread
 }  // namespace
 
 body_reader::body_reader() : impl_(std::make_unique<impl>()) {}
-body_reader::~body_reader() = default;
+body_reader::~body_reader() {
+  if (impl_ && impl_->counted) --live_readers;
+}
 
 body_reader::body_reader(std::string_view body, bool empty_is_object)
     : impl_(std::make_unique<impl>()) {
   bool blank = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
   if (blank && empty_is_object) body = "{}";
   simdjson::dom::element root;
-  auto err = thread_parser().parse(body.data(), body.size()).get(root);
+  impl_->counted = true;
+  if (live_readers++ > 0) impl_->own = std::make_unique<simdjson::dom::parser>();
+  auto& parser = impl_->own ? *impl_->own : thread_parser();
+  auto err = parser.parse(body.data(), body.size()).get(root);
   if (err) {
     error_ = make_error(error_code::invalid_json,
                         std::string("the body is not valid UTF-8 JSON: ") +

@@ -21,8 +21,7 @@ struct address {
 };
 
 /// An address (the JSON text of a body's object field) as canonical JSON; its errors are
-/// reported on `body` as `key.field`. It parses `raw` with the thread's parser, which ends the
-/// outer body's document: read every other field of `body` first.
+/// reported on `body` as `key.field`.
 std::optional<address> read_address(body_reader& body, const char* key, const std::string& raw) {
   body_reader a(raw);
   auto name = a.string("name", true, 1, 200);
@@ -111,7 +110,6 @@ void create_checkout_route(const exchange_ptr& ex) {
   if (email && email->find('@') == std::string::npos) body.fail("email", "must be an email address");
   auto shipping_raw = body.object_json("shippingAddress", true, 4096);
   auto billing_raw = body.object_json("billingAddress", false, 4096);
-  // Every field of the body is read: the addresses may now be parsed on their own.
   std::optional<address> shipping, billing;
   if (shipping_raw) shipping = read_address(body, "shippingAddress", *shipping_raw);
   if (billing_raw) billing = read_address(body, "billingAddress", *billing_raw);
@@ -147,7 +145,6 @@ void process_checkout_route(const exchange_ptr& ex) {
   auto id = body.string("sessionId", true, 1, 64);
   if (id && !is_uuid(*id)) body.fail("sessionId", "must be a checkout session id (UUID)");
   std::optional<std::string> token;
-  // The last read of `body`: the nested reader below ends its document (one parser a thread).
   if (auto raw = body.object_json("payment", true, 4096)) {
     body_reader p(*raw);
     auto method = p.string("method", false, 1, 32);

@@ -20,30 +20,36 @@ def until(predicate, timeout=20):
     return predicate()
 
 
+def checkout_then_crash(test, server, flag, price, qty):
+    """A session for a fresh cart, processed into the fault point `flag`; then a restart
+    without it. Returns the new client, the user, the product and the session."""
+    c = server.client()
+    user = new_user()
+    pid = put_product(c, [{"id": "v", "sku": "S", "price": price, "stock": 5}])
+    cart = new_cart(c, user)
+    st, _, _, raw = c.post("/cart/%s/items" % cart["id"],
+                           {"productId": pid, "variantId": "v", "quantity": qty}, headers=user)
+    test.assertEqual(st, 201, raw)
+    st, _, s, raw = c.post("/checkout/session", {"cartId": cart["id"], "shippingAddress": ADDRESS},
+                           headers=user)
+    test.assertEqual(st, 201, raw)
+    with test.assertRaises(OSError):
+        c.post("/checkout/process", {"sessionId": s["id"], "payment": {"method": "card", "token": "tok_visa"}},
+               headers=user)
+    test.assertEqual(server.proc.wait(timeout=15), 137)
+    server.proc = None
+    server.log.close()
+    server.env.pop(flag)
+    server.start()
+    return server.client(), user, pid, s
+
+
 class CrashAfterAuthorizeTest(unittest.TestCase):
     def test_a_payment_authorized_before_a_crash_becomes_its_order_after_restart(self):
         server = Server(CARTD_TESTING_CRASH_AFTER_AUTHORIZE="true",
                         CARTD_CHECKOUT_RECONCILE_INTERVAL="300ms")
         try:
-            c = server.client()
-            user = new_user()
-            pid = put_product(c, [{"id": "v", "sku": "S", "price": 900, "stock": 5}])
-            cart = new_cart(c, user)
-            st, _, _, raw = c.post("/cart/%s/items" % cart["id"],
-                                   {"productId": pid, "variantId": "v", "quantity": 2}, headers=user)
-            self.assertEqual(st, 201, raw)
-            st, _, s, raw = c.post("/checkout/session", {"cartId": cart["id"], "shippingAddress": ADDRESS},
-                                   headers=user)
-            self.assertEqual(st, 201, raw)
-            with self.assertRaises(OSError):
-                c.post("/checkout/process", {"sessionId": s["id"], "payment": {"method": "card", "token": "tok_visa"}},
-                       headers=user)
-            self.assertEqual(server.proc.wait(timeout=15), 137)
-            server.proc = None
-            server.log.close()
-            server.env.pop("CARTD_TESTING_CRASH_AFTER_AUTHORIZE")
-            server.start()
-            c = server.client()
+            c, user, pid, s = checkout_then_crash(self, server, "CARTD_TESTING_CRASH_AFTER_AUTHORIZE", 900, 2)
 
             def completed():
                 st, _, body, _ = c.get("/checkout/session/" + s["id"], headers=user)
@@ -75,25 +81,7 @@ class CrashAfterOrderTest(unittest.TestCase):
         server = Server(CARTD_TESTING_CRASH_AFTER_ORDER="true", CARTD_PAYMENTS_TIMEOUT="500ms",
                         CARTD_CHECKOUT_RECONCILE_INTERVAL="300ms")
         try:
-            c = server.client()
-            user = new_user()
-            pid = put_product(c, [{"id": "v", "sku": "S", "price": 400, "stock": 5}])
-            cart = new_cart(c, user)
-            st, _, _, raw = c.post("/cart/%s/items" % cart["id"],
-                                   {"productId": pid, "variantId": "v", "quantity": 1}, headers=user)
-            self.assertEqual(st, 201, raw)
-            st, _, s, raw = c.post("/checkout/session", {"cartId": cart["id"], "shippingAddress": ADDRESS},
-                                   headers=user)
-            self.assertEqual(st, 201, raw)
-            with self.assertRaises(OSError):
-                c.post("/checkout/process", {"sessionId": s["id"], "payment": {"method": "card", "token": "tok_visa"}},
-                       headers=user)
-            self.assertEqual(server.proc.wait(timeout=15), 137)
-            server.proc = None
-            server.log.close()
-            server.env.pop("CARTD_TESTING_CRASH_AFTER_ORDER")
-            server.start()
-            c = server.client()
+            c, user, pid, s = checkout_then_crash(self, server, "CARTD_TESTING_CRASH_AFTER_ORDER", 400, 1)
             _, _, orders, _ = c.get("/orders", headers=user)
             self.assertEqual(len(orders["items"]), 1, "the order committed before the crash")
             order_id = orders["items"][0]["id"]

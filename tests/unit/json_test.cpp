@@ -79,3 +79,20 @@ TEST(problem, server_errors_do_not_leak_details) {
 
 }  // namespace
 }  // namespace cartd
+
+namespace cartd {
+namespace {
+
+TEST(json, a_nested_reader_leaves_the_outer_body_readable) {
+  body_reader outer(R"({"a": {"x": 1}, "b": "kept"})");
+  auto inner_text = outer.object_json("a", true, 100);
+  ASSERT_TRUE(inner_text);
+  {
+    body_reader inner(*inner_text);
+    EXPECT_EQ(inner.integer("x", true, 0, 10), 1);
+  }
+  EXPECT_EQ(outer.string("b", true, 1, 10), std::string("kept"));
+}
+
+}  // namespace
+}  // namespace cartd
