@@ -193,6 +193,13 @@ constexpr query q_idem_claim{
     " state = 'running', status = NULL, body = NULL, created_at = EXCLUDED.created_at,"
     " expires_at = EXCLUDED.expires_at, owner_node = EXCLUDED.owner_node,"
     " owner_boot = EXCLUDED.owner_boot"};
+/// The first claim of a key: inserts nothing when a concurrent first claim got there first
+/// (a `SELECT … FOR UPDATE` locks no row that does not exist yet).
+constexpr query q_idem_claim_new{
+    "idem_claim_new",
+    "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at,"
+    " owner_node, owner_boot) VALUES ($1, $2, $3, 'running', $4, $5, $6, $7)"
+    " ON CONFLICT (scope, key) DO NOTHING"};
 constexpr query q_idem_complete{
     "idem_complete",
     "UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, etag = $5,"
@@ -496,25 +503,36 @@ class pg_store final : public store {
     auto c = pool_.acquire();
     pg::transaction tx(*c);
     if (++claims_ % 1024 == 0) c->run(q_idem_purge, {num(r.now_ms)});
+    // Twice at most: a first claim that loses the race to a concurrent one reads the winner's
+    // row (READ COMMITTED gives each statement a fresh snapshot) and answers from it.
     idempotency_claim out;
-    auto get = c->run(q_idem_get, {r.scope, r.key});
-    if (get.rows() > 0 && get.integer(0, 7) > r.now_ms) {
-      bool running = get.text(0, 1) == "running";
-      bool abandoned = get.text(0, 8) == r.node && get.text(0, 9) != r.boot;
-      bool stale = running && (abandoned || r.now_ms - get.integer(0, 6) > r.stale_after_ms);
-      if (get.text(0, 0) != r.fingerprint && !stale) {
-        out.outcome = idempotency_claim::state::reused;
-      } else if (running && !stale) {
-        out.outcome = idempotency_claim::state::in_progress;
-      } else if (!running) {
-        out.outcome = idempotency_claim::state::replay;
-        out.response = stored_response{static_cast<int>(get.integer(0, 2)), get.text(0, 3),
-                                       get.text(0, 4), get.text(0, 5)};
+    for (int round = 0; round < 2; ++round) {
+      out = idempotency_claim{};
+      auto get = c->run(q_idem_get, {r.scope, r.key});
+      bool exists = get.rows() > 0;
+      if (exists && get.integer(0, 7) > r.now_ms) {
+        bool running = get.text(0, 1) == "running";
+        bool abandoned = get.text(0, 8) == r.node && get.text(0, 9) != r.boot;
+        bool stale = running && (abandoned || r.now_ms - get.integer(0, 6) > r.stale_after_ms);
+        if (get.text(0, 0) != r.fingerprint && !stale) {
+          out.outcome = idempotency_claim::state::reused;
+        } else if (running && !stale) {
+          out.outcome = idempotency_claim::state::in_progress;
+        } else if (!running) {
+          out.outcome = idempotency_claim::state::replay;
+          out.response = stored_response{static_cast<int>(get.integer(0, 2)), get.text(0, 3),
+                                         get.text(0, 4), get.text(0, 5)};
+        }
       }
-    }
-    if (out.outcome == idempotency_claim::state::claimed) {
-      c->run(q_idem_claim, {r.scope, r.key, r.fingerprint, num(r.now_ms), num(r.now_ms + r.ttl_ms),
-                            r.node, r.boot});
+      if (out.outcome != idempotency_claim::state::claimed) break;
+      std::vector<std::optional<std::string>> args{r.scope, r.key, r.fingerprint, num(r.now_ms),
+                                                   num(r.now_ms + r.ttl_ms), r.node, r.boot};
+      if (exists) {  // an expired or stale row, locked by the read above
+        c->run(q_idem_claim, args);
+        break;
+      }
+      if (c->run(q_idem_claim_new, args).affected() == 1) break;
+      out.outcome = idempotency_claim::state::in_progress;  // lost the race; read the winner
     }
     tx.commit();
     return out;

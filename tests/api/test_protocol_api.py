@@ -166,10 +166,8 @@ class IdempotencyTest(ServerTest):
         for st, code in results:
             self.assertIn(st, (201, 409))
             if st == 409:
-                # KNOWN DEFECT (README, Known gaps): about one run in four on PostgreSQL (and
-                # under load on SQLite) one duplicate answers 409 `conflict` instead of
-                # `idempotency_key_in_use`; its change is refused either way (checked below).
-                self.assertIn(code, ("idempotency_key_in_use", "conflict"))
+                self.assertEqual(code, "idempotency_key_in_use")
+        self.assertEqual(sum(1 for st, _ in results if st == 201), len(results) - sum(1 for st, _ in results if st == 409))
         self.assertEqual(self.quantity(), 3)
 
     def test_create_cart_and_session_honour_keys(self):
