@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
+
 #include "actors/catalog_cache.hpp"
 #include "actors/metrics.hpp"
 #include "actors/pricing_book.hpp"
@@ -27,6 +29,76 @@ cart_reply not_found() {
 }
 
 void dispatch(self_ptr self, cart_request req, reply_fn done, int attempt);
+
+/// How each line of `c` stands against the catalog, from the node's product cache (filled by
+/// with_catalog before the command ran; a product that expired from it since counts as as-is).
+std::vector<line_state> line_states_of(self_ptr self, const cart& c) {
+  auto* catalog = self->state.deps.catalog;
+  auto now = now_ms();
+  std::vector<std::shared_ptr<const product>> held;  // keeps looked-up products alive
+  const auto& gone = self->state.gone_products;
+  product_lookup find = [&](const product_id& id) -> const product* {
+    if (auto p = catalog->get(id, now)) {
+      held.push_back(p);
+      return p.get();
+    }
+    if (std::find(gone.begin(), gone.end(), id.value) != gone.end()) return nullptr;
+    // Not cached (expired this instant): the line as it is.
+    for (const auto& it : c.items) {
+      if (it.product == id) {
+        auto stand_in = std::make_shared<product>();
+        stand_in->id = id;
+        stand_in->currency = c.currency;
+        stand_in->active = true;
+        for (const auto& line : c.items)
+          if (line.product == id) {
+            variant v;
+            v.id = line.variant;
+            v.price = line.unit_price;
+            stand_in->variants.push_back(v);
+          }
+        held.push_back(stand_in);
+        return stand_in.get();
+      }
+    }
+    return nullptr;
+  };
+  return line_states(c, find);
+}
+
+/// Puts the products of the cart's lines into the node's cache (one store call for those not
+/// there), so that line states can be told without a store call, then runs `next`.
+void with_catalog(self_ptr self, std::function<void()> next, reply_fn done) {
+  auto& st = self->state;
+  if (!st.current || st.current->items.empty()) return next();
+  auto* catalog = st.deps.catalog;
+  auto now = now_ms();
+  std::vector<product_id> missing;
+  for (const auto& it : st.current->items) {
+    if (catalog->get(it.product, now)) continue;
+    if (std::find(missing.begin(), missing.end(), it.product) == missing.end())
+      missing.push_back(it.product);
+  }
+  if (missing.empty()) return next();
+  call_store<std::vector<std::optional<product>>>(
+      self, st.deps.store_pool, st.deps.io_timeout, true,
+      [missing](store& s) {
+        std::vector<std::optional<product>> found;
+        for (const auto& id : missing) found.push_back(s.get_product(id));
+        return found;
+      },
+      [self, missing, catalog, next = std::move(next),
+       done](std::optional<std::vector<std::optional<product>>> found) {
+        if (!found) return done(unavailable("the catalog did not answer"));
+        auto& gone = self->state.gone_products;
+        gone.clear();
+        for (std::size_t i = 0; i < missing.size(); ++i) {
+          if ((*found)[i]) catalog->put(*(*found)[i], now_ms());
+          else gone.push_back(missing[i].value);
+        }
+        next();
+      });
+}
 
 /// Loads the last committed snapshot once, before the first command that needs it.
 void with_loaded(self_ptr self, std::function<void()> next, reply_fn done) {
@@ -108,7 +180,7 @@ write_unit unit_for(self_ptr self, const cart_request& req, std::vector<cart_wri
   if (self->state.deps.publish_events) unit.events = events_for(req, self->state.current, next);
   if (req.idempotency && req.idempotency->render) {
     unit.completes = idempotency_completion{req.idempotency->scope, req.idempotency->key,
-                                            req.idempotency->render(next)};
+                                            req.idempotency->render(next, line_states_of(self, next))};
   }
   return unit;
 }
@@ -117,6 +189,9 @@ void apply(self_ptr self, const cart_request& req, result<cart> next, reply_fn d
            int attempt) {
   if (!next) return done(cart_reply::failure(next.error()));
   auto expected = self->state.current ? self->state.current->version : 0;
+  // A command that changed nothing (a PATCH repeating what the cart holds): no write, no new
+  // version, no event.
+  if (expected != 0 && next->version == expected) return done(cart_reply::success(*next));
   auto unit = unit_for(self, req, {cart_write{*next, expected}}, *next);
   persist(self, std::move(unit), std::move(*next), req, std::move(done), attempt);
 }
@@ -155,8 +230,10 @@ void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, reply_
               return done(cart_reply::failure(source.error));
             }
             auto& target = *self->state.current;
-            auto merged = merge_carts(target, source.state, cmd.strategy,
-                                      self->state.deps.limits, now_ms());
+            auto* book = self->state.deps.pricing;
+            auto merged = merge_carts(
+                target, source.state, cmd.strategy, self->state.deps.limits,
+                pricing_book::code_checker(book ? book->current() : nullptr, now_ms()), now_ms());
             if (!merged) return done(cart_reply::failure(merged.error()));
             auto unit = unit_for(self, req,
                                  {cart_write{merged->target, target.version},
@@ -280,9 +357,13 @@ cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps dep
         auto rp = self->make_response_promise<cart_reply>();
         auto start = std::chrono::steady_clock::now();
         auto answered = std::make_shared<bool>(false);
-        reply_fn done = [self, rp, start, answered, sink = req.reply_to](cart_reply r) mutable {
+        bool internal = std::holds_alternative<lend_for_merge>(req.command) ||
+                        std::holds_alternative<reload_cart>(req.command);
+        reply_fn done = [self, rp, start, answered, internal,
+                         sink = req.reply_to](cart_reply r) mutable {
           if (*answered) return;
           *answered = true;
+          if (r.ok && !internal) r.lines = line_states_of(self, r.state);
           self->state.pending = nullptr;
           std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
           self->state.deps.stats->cart_message_seconds.Observe(took.count());
@@ -299,7 +380,12 @@ cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps dep
           dispatch(self, std::move(req), done, 0);
         } else {
           with_loaded(
-              self, [self, req = std::move(req), done]() { dispatch(self, req, done, 0); }, done);
+              self,
+              [self, req = std::move(req), done, internal]() {
+                if (internal) return dispatch(self, req, done, 0);
+                with_catalog(self, [self, req, done]() { dispatch(self, req, done, 0); }, done);
+              },
+              done);
         }
         return rp;
       },

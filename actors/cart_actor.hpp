@@ -38,6 +38,8 @@ struct cart_actor_state {
   std::optional<cart> current;  ///< the last committed state; nothing when the cart is unknown
   bool loaded = false;
   std::int64_t last_active_ms = 0;
+  /// Products of this cart's lines the store did not have when last looked up.
+  std::vector<std::string> gone_products;
   /// Answers the command being handled; used to reply before the actor dies of a failure.
   std::function<void(cart_reply)> pending;
 };

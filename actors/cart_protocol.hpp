@@ -47,9 +47,10 @@ struct cart_reply {
   bool ok = false;
   cart state;
   domain_error error;
+  std::vector<line_state> lines;  ///< how each line stands against the catalog (with `state`)
 
-  static cart_reply success(cart c) { return {true, std::move(c), {}}; }
-  static cart_reply failure(domain_error e) { return {false, {}, std::move(e)}; }
+  static cart_reply success(cart c) { return {true, std::move(c), {}, {}}; }
+  static cart_reply failure(domain_error e) { return {false, {}, std::move(e), {}}; }
 };
 
 /// Where a reply goes when the sender is not an actor (the HTTP front end's fast path): the
@@ -67,7 +68,7 @@ class cart_reply_sink {
 struct idempotency_ticket {
   std::string scope;
   std::string key;
-  std::function<stored_response(const cart&)> render;
+  std::function<stored_response(const cart&, const std::vector<line_state>&)> render;
   std::atomic<bool> recorded{false};
 };
 

@@ -84,9 +84,7 @@ pricing_request pricing_book::request_for(const cart& c, const pricing_rules& ru
 result<cart> pricing_book::patch(const cart& c, const cart_patch& p,
                                  std::shared_ptr<const pricing_rules> rules, std::int64_t now_ms) {
   if (!rules) rules = std::make_shared<const pricing_rules>();
-  code_check refuse = [rules, now_ms](const std::string& code, const cart& target) {
-    return refuse_code(code, target, *rules, now_ms);
-  };
+  code_check refuse = code_checker(rules, now_ms);
   shipping_check known = [rules](const std::string& id, const cart& target) -> std::optional<std::string> {
     auto it = rules->shipping.find(id);
     if (it == rules->shipping.end()) return "no shipping method " + id;
@@ -97,17 +95,23 @@ result<cart> pricing_book::patch(const cart& c, const cart_patch& p,
   return patch_cart(c, p, refuse, known, now_ms);
 }
 
-std::optional<std::string> pricing_book::refuse_code(const std::string& code, const cart& c,
-                                                     const pricing_rules& rules,
-                                                     std::int64_t now_ms) {
+code_check pricing_book::code_checker(std::shared_ptr<const pricing_rules> rules,
+                                      std::int64_t now_ms) {
+  if (!rules) rules = std::make_shared<const pricing_rules>();
+  return [rules, now_ms](const std::string& code, const cart& target) {
+    return refuse_code(code, target, *rules, now_ms);
+  };
+}
+
+std::optional<code_problem> pricing_book::refuse_code(const std::string& code, const cart& c,
+                                                      const pricing_rules& rules,
+                                                      std::int64_t now_ms) {
   auto key = lower(code);
   auto it = std::find_if(rules.discounts.begin(), rules.discounts.end(), [&](const discount& d) {
     return !d.code.empty() && lower(d.code) == key;
   });
-  if (it == rules.discounts.end()) return "unknown discount code " + code;
-  auto req = request_for(c, rules, now_ms);
-  if (auto why = code_refusal(*it, req)) return code + ": " + *why;
-  return std::nullopt;
+  if (it == rules.discounts.end()) return code_problem{"unknown", "unknown discount code " + code};
+  return code_refusal(*it, request_for(c, rules, now_ms));
 }
 
 }  // namespace cartd

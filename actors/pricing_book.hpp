@@ -35,8 +35,10 @@ class pricing_book {
   /// The engine's request for a cart's content under these rules at `now_ms`.
   static pricing_request request_for(const cart& c, const pricing_rules& rules, std::int64_t now_ms);
   /// Why `code` cannot apply to `c` now, or nothing when it can.
-  static std::optional<std::string> refuse_code(const std::string& code, const cart& c,
-                                                const pricing_rules& rules, std::int64_t now_ms);
+  static std::optional<code_problem> refuse_code(const std::string& code, const cart& c,
+                                                 const pricing_rules& rules, std::int64_t now_ms);
+  /// refuse_code under `rules` (null: none) as the domain's check.
+  static code_check code_checker(std::shared_ptr<const pricing_rules> rules, std::int64_t now_ms);
   /// A cart patch under `rules` (null: none): the same checks and totals for a PATCH of a cart
   /// and for a quote, so both answer alike.
   static result<cart> patch(const cart& c, const cart_patch& p,

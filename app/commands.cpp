@@ -44,11 +44,14 @@ bool load(const std::string& path, config& cfg) {
 #pragma GCC diagnostic ignored "-Warray-bounds"
 #pragma GCC diagnostic ignored "-Wstringop-overread"
 /// CARTD_AUTH_JWT_SECRET, else a secret made on first start and kept in the data directory.
-std::string jwt_secret(const config& cfg) {
+/// With `make` false (cartd token) a missing kept secret is an empty answer: a token signed
+/// with a secret the server does not have would be refused.
+std::string jwt_secret(const config& cfg, bool make = true) {
   if (!cfg.auth.jwt_secret.empty()) return cfg.auth.jwt_secret;
   auto dir = std::filesystem::path(cfg.data_dir());
-  std::filesystem::create_directories(dir);
   auto file = dir / "jwt_secret";
+  if (!make && !std::filesystem::exists(file)) return "";
+  std::filesystem::create_directories(dir);
   std::ostringstream kept;
   if (std::ifstream in(file); in) kept << in.rdbuf();
   std::string existing = kept.str();
@@ -96,8 +99,19 @@ int run_token(const std::string& config_path, const token_options& opts) {
     std::cerr << "cartd: --ttl must be a duration like 15m or 1h\n";
     return 2;
   }
-  std::cout << mint_jwt(jwt_of(cfg), opts.sub, opts.roles, ttl.count() / 1000, now_ms() / 1000)
-            << "\n";
+  auto secret = jwt_secret(cfg, false);
+  if (secret.empty()) {
+    std::error_code ec;
+    auto where = std::filesystem::absolute(std::filesystem::path(cfg.data_dir()) / "jwt_secret", ec);
+    std::cerr << "cartd token: no JWT secret to sign with: auth.jwt_secret (CARTD_AUTH_JWT_SECRET)"
+                 " is not set and no secret is kept at "
+              << where.string()
+              << " (the data directory of store.url). Set the secret, or run this where the "
+                 "server keeps its data (the same store.url or --config).\n";
+    return 1;
+  }
+  jwt_settings jwt{secret, cfg.auth.issuer, cfg.auth.audience, 60};
+  std::cout << mint_jwt(jwt, opts.sub, opts.roles, ttl.count() / 1000, now_ms() / 1000) << "\n";
   return 0;
 }
 

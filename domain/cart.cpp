@@ -27,15 +27,26 @@ std::optional<domain_error> check_offer(const cart& c, const variant_offer& offe
                           " is not available for sale");
   }
   if (offer.currency != c.currency) {
-    return make_error(error_code::conflict, "product is priced in " + offer.currency +
-                                                ", the cart in " + c.currency);
+    return make_error(error_code::currency_mismatch, "product is priced in " + offer.currency +
+                                                         ", the cart in " + c.currency);
   }
   if (line_quantity > offer.available) {
-    return make_error(error_code::insufficient_stock,
-                      "only " + std::to_string(std::max<std::int64_t>(offer.available, 0)) +
-                          " of variant " + offer.variant.value + " left");
+    auto available = std::max<std::int64_t>(offer.available, 0);
+    auto e = make_error(error_code::insufficient_stock,
+                        "only " + std::to_string(available) + " of variant " +
+                            offer.variant.value + " left");
+    e.shortfalls.push_back(
+        stock_shortfall{offer.product.value, offer.variant.value, line_quantity, available});
+    return e;
   }
   return std::nullopt;
+}
+
+void take_offer(cart_item& line, const variant_offer& offer) {
+  line.unit_price = offer.price;
+  line.name = offer.name;
+  line.variant_name = offer.variant_name;
+  line.options = offer.options;
 }
 
 cart touched(cart c, std::int64_t now_ms) {
@@ -51,6 +62,34 @@ cart_item* find_line(cart& c, const product_id& p, const variant_id& v) {
 }
 
 }  // namespace
+
+const char* to_string(line_status s) {
+  switch (s) {
+    case line_status::ok: return "ok";
+    case line_status::price_changed: return "price_changed";
+    case line_status::unavailable: return "unavailable";
+  }
+  return "ok";
+}
+
+line_state state_of(const cart_item& line, const std::optional<variant_offer>& offer) {
+  if (!offer || !offer->active) return {line_status::unavailable, 0};
+  if (offer->price != line.unit_price) return {line_status::price_changed, offer->price};
+  return {line_status::ok, offer->price};
+}
+
+bool same_code(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::int64_t item_count(const cart& c) {
+  std::int64_t n = 0;
+  for (const auto& it : c.items) n += it.quantity;
+  return n;
+}
 
 const char* to_string(cart_status s) {
   switch (s) {
@@ -99,7 +138,7 @@ cart new_cart(cart_id id, const principal& owner, std::string currency, std::str
               std::int64_t now_ms) {
   cart c;
   c.id = std::move(id);
-  c.user_id = owner.user;
+  c.user_id = !owner.user.empty() ? owner.user : owner.bound_user;
   c.session_id = owner.session;
   c.currency = std::move(currency);
   c.region = std::move(region);
@@ -123,11 +162,12 @@ result<cart> add_item(const cart& c, const variant_offer& offer, std::int32_t qu
   if (auto err = check_offer(c, offer, total)) return *err;
   if (line) {
     line->quantity = static_cast<std::int32_t>(total);
-    line->unit_price = offer.price;
-    line->name = offer.name;
+    take_offer(*line, offer);
   } else {
-    next.items.push_back(cart_item{std::move(new_line_id), offer.product, offer.variant,
-                                   offer.name, quantity, offer.price, now_ms});
+    cart_item fresh{std::move(new_line_id), offer.product, offer.variant, offer.name, quantity,
+                    offer.price, now_ms, {}, {}};
+    take_offer(fresh, offer);
+    next.items.push_back(std::move(fresh));
   }
   return touched(std::move(next), now_ms);
 }
@@ -137,16 +177,23 @@ result<cart> set_item_quantity(const cart& c, const item_id& line, std::int32_t 
                                const cart_limits& limits, std::int64_t now_ms) {
   if (c.status != cart_status::active) return not_active(c);
   if (quantity == 0) return remove_item(c, line, now_ms);
-  if (!find_item(c, line)) return make_error(error_code::not_found, "no such item in this cart");
+  const cart_item* current = find_item(c, line);
+  if (!current) return make_error(error_code::not_found, "no such item in this cart");
+  // The quantity it has already: nothing changes, not even the price (no new version).
+  if (quantity == current->quantity) return c;
   if (quantity > limits.max_quantity_per_line) return too_many(quantity, limits);
-  if (!offer) return make_error(error_code::unknown_product, "the product is gone");
-  if (auto err = check_offer(c, *offer, quantity)) return *err;
+  // Lowering a line is never refused for stock (nor for a product gone since: the shopper
+  // may always take less); it keeps the line's price unless the catalog still offers it.
+  bool lowering = quantity < current->quantity;
+  if (!lowering) {
+    if (!offer) return make_error(error_code::unknown_product, "the product is gone");
+    if (auto err = check_offer(c, *offer, quantity)) return *err;
+  }
   cart next = c;
   for (auto& it : next.items) {
     if (it.id == line) {
       it.quantity = quantity;
-      it.unit_price = offer->price;
-      it.name = offer->name;
+      if (offer && offer->active && offer->currency == c.currency) take_offer(it, *offer);
     }
   }
   return touched(std::move(next), now_ms);
@@ -168,10 +215,10 @@ result<cart> patch_cart(const cart& c, const cart_patch& patch, const code_check
   cart next = c;
   if (patch.region) next.region = *patch.region;
   if (patch.shipping_method) {
-    if (!patch.shipping_method->empty()) {
+    if (!patch.shipping_method->empty() && *patch.shipping_method != c.shipping_method) {
       if (auto why = known_shipping(*patch.shipping_method, next)) {
         domain_error e = make_error(error_code::validation_failed, "shipping method refused");
-        e.errors.push_back({"shippingMethod", *why});
+        e.errors.push_back({"shippingMethod", *why, {}});
         return e;
       }
     }
@@ -179,23 +226,38 @@ result<cart> patch_cart(const cart& c, const cart_patch& patch, const code_check
   }
   if (patch.metadata_json) next.metadata_json = *patch.metadata_json;
   if (patch.discount_codes) {
+    // A new code must apply to the cart as this PATCH leaves it; a code the cart holds
+    // already is kept whatever it does now (the cart reports it in codeStatus).
     next.discount_codes.clear();
-    for (const auto& code : *patch.discount_codes) {
-      // Checked against the cart as it will be (its region and lines), in the order given.
-      if (auto why = refuse_code(code, next))
-        return make_error(error_code::invalid_discount_code, *why);
-      bool repeated = false;
-      for (const auto& kept : next.discount_codes) {
-        if (kept.size() == code.size() &&
-            std::equal(kept.begin(), kept.end(), code.begin(), [](char a, char b) {
-              return std::tolower(static_cast<unsigned char>(a)) ==
-                     std::tolower(static_cast<unsigned char>(b));
-            }))
-          repeated = true;
+    domain_error refused = make_error(error_code::invalid_discount_code, "");
+    const auto& codes = *patch.discount_codes;
+    for (std::size_t i = 0; i < codes.size(); ++i) {
+      const auto& code = codes[i];
+      bool repeated = std::any_of(next.discount_codes.begin(), next.discount_codes.end(),
+                                  [&](const std::string& kept) { return same_code(kept, code); });
+      if (repeated) continue;
+      bool held = std::any_of(c.discount_codes.begin(), c.discount_codes.end(),
+                              [&](const std::string& had) { return same_code(had, code); });
+      if (!held) {
+        if (auto why = refuse_code(code, next)) {
+          refused.errors.push_back(
+              {"discountCodes[" + std::to_string(i) + "]", why->message, why->reason});
+          if (refused.detail.empty()) refused.detail = why->message;
+          continue;
+        }
       }
-      if (!repeated) next.discount_codes.push_back(code);
+      next.discount_codes.push_back(code);
+    }
+    if (!refused.errors.empty()) {
+      if (refused.errors.size() > 1)
+        refused.detail = std::to_string(refused.errors.size()) + " codes were refused";
+      return refused;
     }
   }
+  // A PATCH that changes nothing answers the cart as it is: same version, no event.
+  if (next.region == c.region && next.shipping_method == c.shipping_method &&
+      next.metadata_json == c.metadata_json && next.discount_codes == c.discount_codes)
+    return c;
   return touched(std::move(next), now_ms);
 }
 
@@ -206,17 +268,18 @@ result<cart> delete_cart(const cart& c, std::int64_t now_ms) {
 }
 
 result<merged_carts> merge_carts(const cart& target, const cart& source, merge_strategy strategy,
-                                 const cart_limits& limits, std::int64_t now_ms) {
-  if (target.status != cart_status::active) return not_active(target);
-  if (source.status != cart_status::active) return not_active(source);
+                                 const cart_limits& limits, const code_check& refuse_code,
+                                 std::int64_t now_ms) {
   if (target.id == source.id) {
     domain_error e = make_error(error_code::validation_failed, "a cart cannot merge into itself");
-    e.errors.push_back({"sourceCartId", "must differ from the target cart"});
+    e.errors.push_back({"sourceCartId", "must differ from the target cart", {}});
     return e;
   }
-  if (!source.items.empty() && source.currency != target.currency) {
-    return make_error(error_code::conflict, "source cart is in " + source.currency +
-                                                ", target cart in " + target.currency);
+  if (target.status != cart_status::active) return not_active(target);
+  if (source.status != cart_status::active) return not_active(source);
+  if (source.currency != target.currency) {
+    return make_error(error_code::currency_mismatch, "source cart is in " + source.currency +
+                                                         ", target cart in " + target.currency);
   }
   cart next = target;
   for (const auto& src : source.items) {
@@ -237,8 +300,16 @@ result<merged_carts> merge_carts(const cart& target, const cart& source, merge_s
       next.items.push_back(src);
     }
   }
+  if (next.region.empty()) next.region = source.region;
+  if (next.shipping_method.empty()) next.shipping_method = source.shipping_method;
+  for (const auto& code : source.discount_codes) {
+    bool held = std::any_of(next.discount_codes.begin(), next.discount_codes.end(),
+                            [&](const std::string& had) { return same_code(had, code); });
+    if (!held && !refuse_code(code, next)) next.discount_codes.push_back(code);
+  }
   cart merged_source = source;
   merged_source.status = cart_status::merged;
+  merged_source.merged_into = target.id.value;
   return merged_carts{touched(std::move(next), now_ms), touched(std::move(merged_source), now_ms)};
 }
 

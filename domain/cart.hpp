@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "domain/errors.hpp"
@@ -17,6 +18,9 @@ enum class cart_status { active, checked_out, merged, deleted };
 const char* to_string(cart_status s);
 std::optional<cart_status> cart_status_from(const std::string& s);
 
+/// A variant's options ({"size": "M", …}), in the order given; at most 8 pairs.
+using variant_options = std::vector<std::pair<std::string, std::string>>;
+
 struct cart_item {
   item_id id;
   product_id product;
@@ -25,6 +29,8 @@ struct cart_item {
   std::int32_t quantity = 0;
   std::int64_t unit_price = 0;
   std::int64_t added_at_ms = 0;
+  std::string variant_name;  ///< empty: none
+  variant_options options;
 };
 
 struct cart {
@@ -41,6 +47,7 @@ struct cart {
   std::uint64_t version = 0;  ///< 0: never stored
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
+  std::string merged_into;  ///< the cart this one was merged into; empty: none
 };
 
 struct cart_limits {
@@ -57,6 +64,24 @@ struct variant_offer {
   bool active = false;
   std::int64_t price = 0;
   std::int64_t available = 0;  ///< on hand minus reserved
+  std::string variant_name;    ///< empty: none
+  variant_options options;
+};
+
+/// How a cart line stands against the catalog now (API.md v1.1 `status`).
+enum class line_status { ok, price_changed, unavailable };
+const char* to_string(line_status s);
+struct line_state {
+  line_status status = line_status::ok;
+  std::int64_t current_price = 0;  ///< the catalog price now (price_changed)
+};
+/// `offer`: the line's variant as the catalog offers it now; nothing when it is gone.
+line_state state_of(const cart_item& line, const std::optional<variant_offer>& offer);
+
+/// Why a discount code cannot apply: a reason of API.md (`unknown`, `expired`, …) and a message.
+struct code_problem {
+  std::string reason;
+  std::string message;
 };
 
 struct cart_patch {
@@ -89,15 +114,22 @@ result<cart> set_item_quantity(const cart& c, const item_id& line, std::int32_t 
                                const cart_limits& limits, std::int64_t now_ms);
 result<cart> remove_item(const cart& c, const item_id& line, std::int64_t now_ms);
 /// Why a discount code cannot apply to a cart (unknown, expired, …), or nothing when it can.
-using code_check = std::function<std::optional<std::string>(const std::string&, const cart&)>;
+using code_check = std::function<std::optional<code_problem>(const std::string&, const cart&)>;
+/// True when two codes are the same code (codes compare case-insensitively).
+bool same_code(const std::string& a, const std::string& b);
+/// Sum of the quantities.
+std::int64_t item_count(const cart& c);
 /// Why shipping method `id` cannot serve `c` (unknown, another currency), or nothing when it can.
 using shipping_check = std::function<std::optional<std::string>(const std::string& id, const cart& c)>;
 result<cart> patch_cart(const cart& c, const cart_patch& patch, const code_check& refuse_code,
                         const shipping_check& known_shipping, std::int64_t now_ms);
 result<cart> delete_cart(const cart& c, std::int64_t now_ms);
 /// Atomic merge of `source` into `target`; both change or neither (the caller persists both).
+/// The target keeps its region and shipping method (takes the source's when it has none) and
+/// gains each of the source's codes it lacks while `refuse_code` finds it applies.
 result<merged_carts> merge_carts(const cart& target, const cart& source, merge_strategy strategy,
-                                 const cart_limits& limits, std::int64_t now_ms);
+                                 const cart_limits& limits, const code_check& refuse_code,
+                                 std::int64_t now_ms);
 
 const cart_item* find_item(const cart& c, const item_id& line);
 

@@ -1,6 +1,7 @@
 #pragma once
 // The built-in catalog: products with variants, each with a price and on-hand stock.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@ struct variant {
   std::int64_t price = 0;
   std::int64_t stock = 0;     ///< on hand
   std::int64_t reserved = 0;  ///< held by checkouts
+  std::string name;           ///< empty: none
+  variant_options options;
   std::int64_t available() const { return stock - reserved; }
 };
 
@@ -31,5 +34,12 @@ struct product {
 
 /// The offer a cart sees for one variant of a product, or nothing when the variant is unknown.
 std::optional<variant_offer> offer_for(const product& p, const variant_id& v);
+
+/// A product by id as the catalog has it now; null when it is gone.
+using product_lookup = std::function<const product*(const product_id&)>;
+/// How each line of `c` stands against the catalog: `unavailable` when its product or variant
+/// is gone, inactive or in another currency than the cart, `price_changed` when the catalog
+/// price differs from the line's.
+std::vector<line_state> line_states(const cart& c, const product_lookup& find);
 
 }  // namespace cartd

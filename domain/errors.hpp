@@ -1,6 +1,7 @@
 #pragma once
 // One error vocabulary: the machine-readable codes of API.md. http/problem.cpp maps each to a
 // status and a problem+json body; nothing else turns errors into HTTP.
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
@@ -37,11 +38,21 @@ enum class error_code {
   payment_declined,
   invalid_signature,
   upstream_timeout,
+  currency_mismatch,
 };
 
 struct field_error {
   std::string field;
   std::string message;
+  std::string reason = {};  ///< a machine-readable reason (invalid_discount_code); empty: none
+};
+
+/// A line that asks for more than is available (`lines` of 409 insufficient_stock).
+struct stock_shortfall {
+  std::string product_id;
+  std::string variant_id;
+  std::int64_t requested = 0;
+  std::int64_t available = 0;
 };
 
 struct domain_error {
@@ -51,10 +62,14 @@ struct domain_error {
   /// Further members of the problem body a program acts on (`lines`, `changes`), each a key
   /// and its JSON value, written as they are.
   std::vector<std::pair<std::string, std::string>> members;
+  std::vector<stock_shortfall> shortfalls;  ///< written as `lines` when not empty
 };
 
 inline domain_error make_error(error_code code, std::string detail) {
-  return domain_error{code, std::move(detail), {}, {}};
+  domain_error e;
+  e.code = code;
+  e.detail = std::move(detail);
+  return e;
 }
 
 /// A value or a domain error; the domain's only way to fail.

@@ -8,6 +8,9 @@ struct principal {
   std::string user;     ///< JWT `sub`; empty when no JWT was sent
   std::string session;  ///< session id behind X-Session-Token; empty when none
   bool admin = false;
+  /// The user a session token's session is bound to (it was created with that user's JWT):
+  /// carts the session makes belong to that user too. Grants no access by itself.
+  std::string bound_user;
 
   bool anonymous() const { return user.empty() && session.empty(); }
   /// Scope for idempotency keys and rate limits: the user, else the session.

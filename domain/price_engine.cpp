@@ -9,11 +9,6 @@ namespace cartd {
 
 namespace {
 
-bool in_window(const discount& d, std::int64_t now) {
-  if (d.starts_at_ms && now < *d.starts_at_ms) return false;
-  return !(d.ends_at_ms && now >= *d.ends_at_ms);
-}
-
 bool applies_to(const discount& d, const priced_line& l) {
   if (d.product_ids.empty()) return true;
   return std::find(d.product_ids.begin(), d.product_ids.end(), l.product) != d.product_ids.end();
@@ -51,17 +46,27 @@ std::vector<std::int64_t> allocate(std::int64_t amount, const std::vector<std::i
   return out;
 }
 
-std::optional<std::string> code_refusal(const discount& d, const pricing_request& r) {
-  if (!d.active) return std::string("the code is no longer active");
-  if (!in_window(d, r.now_ms)) return std::string("the code is not valid at this time");
-  if (d.usage_limit && d.used >= *d.usage_limit) return std::string("the code has been used up");
+const char* to_string(discount_type t) {
+  return t == discount_type::fixed ? "fixed" : "percentage";
+}
+
+std::optional<code_problem> code_refusal(const discount& d, const pricing_request& r) {
+  auto no = [&](const char* reason, std::string why) {
+    return code_problem{reason, d.code.empty() ? why : d.code + ": " + why};
+  };
+  if (!d.active) return no("inactive", "the code is no longer active");
+  if (d.starts_at_ms && r.now_ms < *d.starts_at_ms)
+    return no("not_started", "the code is not valid yet");
+  if (d.ends_at_ms && r.now_ms >= *d.ends_at_ms) return no("expired", "the code has expired");
+  if (d.usage_limit && d.used >= *d.usage_limit) return no("used_up", "the code has been used up");
   if (d.type == discount_type::fixed && d.currency != r.currency)
-    return std::string("the code is for ") + d.currency + " carts";
+    return no("currency", "the code is for " + d.currency + " carts");
   if (subtotal_of(r) < d.min_subtotal)
-    return "the code needs a subtotal of at least " + std::to_string(d.min_subtotal);
+    return no("min_subtotal",
+              "the code needs a subtotal of at least " + std::to_string(d.min_subtotal));
   bool any = std::any_of(r.lines.begin(), r.lines.end(),
                          [&](const priced_line& l) { return applies_to(d, l); });
-  if (!any) return std::string("the code applies to none of the items in the cart");
+  if (!any) return no("no_eligible_item", "the code applies to none of the items in the cart");
   return std::nullopt;
 }
 
@@ -107,9 +112,10 @@ priced_totals price(const pricing_request& r) {
       left[idx[k]] -= shares[k];
     }
     t.discount_total += amount;
-    out.applied.push_back(applied_discount{d->id, d->code, amount});
+    out.applied.push_back(applied_discount{d->id, d->code, amount, d->name, d->type});
   }
   if (r.tax) out.tax_rate = r.tax->percent;
+  out.tax_inclusive = r.tax && r.tax->inclusive;
   for (std::size_t i = 0; i < t.lines.size(); ++i) {
     auto& l = t.lines[i];
     std::int64_t taxable = l.subtotal - l.discount;

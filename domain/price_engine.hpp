@@ -21,6 +21,7 @@ enum class discount_type { percentage, fixed };
 struct discount {
   std::string id;
   std::string code;  ///< empty for an automatic promotion without a code
+  std::string name;  ///< shown to shoppers; empty: none
   discount_type type = discount_type::percentage;
   rate percent;             ///< percentage
   std::int64_t amount = 0;  ///< fixed, in minor units of `currency`
@@ -80,16 +81,21 @@ struct applied_discount {
   std::string id;
   std::string code;
   std::int64_t amount = 0;
+  std::string name;  ///< empty: none
+  discount_type type = discount_type::percentage;
 };
+const char* to_string(discount_type t);
 
 struct priced_totals {
   totals sums;  ///< with per-line discount, tax and total filled in
   std::vector<applied_discount> applied;
   std::optional<rate> tax_rate;
+  bool tax_inclusive = false;  ///< the tax is inside the prices (and inside `total`)
 };
 
-/// Why a code cannot apply to this cart now, or nothing when it can.
-std::optional<std::string> code_refusal(const discount& d, const pricing_request& r);
+/// Why a code cannot apply to this cart now (reason `not_started`, `expired`, `inactive`,
+/// `used_up`, `currency`, `min_subtotal` or `no_eligible_item`), or nothing when it can.
+std::optional<code_problem> code_refusal(const discount& d, const pricing_request& r);
 /// Prices the request. Codes that do not apply take nothing (callers refuse them first).
 priced_totals price(const pricing_request& r);
 

@@ -56,8 +56,21 @@ std::optional<std::int64_t> parse_rfc3339(const std::string& t) {
     if (digits == 0) return std::nullopt;
     for (int k = digits; k < 3; ++k) ms *= 10;
   }
+  // Any RFC 3339 offset: Z, or ±hh:mm (normalised to UTC below).
   std::string zone = t.substr(i);
-  if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
+  std::int64_t offset_min = 0;
+  if (zone != "Z" && zone != "z") {
+    if (zone.size() != 6 || (zone[0] != '+' && zone[0] != '-') || zone[3] != ':' ||
+        !std::isdigit(static_cast<unsigned char>(zone[1])) ||
+        !std::isdigit(static_cast<unsigned char>(zone[2])) ||
+        !std::isdigit(static_cast<unsigned char>(zone[4])) ||
+        !std::isdigit(static_cast<unsigned char>(zone[5])))
+      return std::nullopt;
+    int oh = (zone[1] - '0') * 10 + (zone[2] - '0');
+    int om = (zone[4] - '0') * 10 + (zone[5] - '0');
+    if (oh > 23 || om > 59) return std::nullopt;
+    offset_min = (zone[0] == '-' ? -1 : 1) * (oh * 60 + om);
+  }
   std::tm tm{};
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
@@ -66,7 +79,7 @@ std::optional<std::int64_t> parse_rfc3339(const std::string& t) {
   tm.tm_min = mi;
   tm.tm_sec = s;
   std::int64_t secs = static_cast<std::int64_t>(timegm(&tm));
-  return secs * 1000 + ms;
+  return (secs - offset_min * 60) * 1000 + ms;
 }
 
 }  // namespace cartd

@@ -44,6 +44,7 @@ void resolve_session(caf::event_based_actor* self, const exchange_ptr& ex,
   auto hash = ex->session_token_hash;
   if (auto s = svc.sessions.get(hash, now_ms())) {
     ex->who.session = s->id;
+    ex->who.bound_user = s->user_id;
     return next();
   }
   call_store<std::optional<session>>(
@@ -51,10 +52,13 @@ void resolve_session(caf::event_based_actor* self, const exchange_ptr& ex,
       [hash](store& st) { return st.find_session_by_token(hash); },
       [ex, next](std::optional<std::optional<session>> found) {
         if (!found) return ex->fail(make_error(error_code::unavailable, "session store"));
-        if (!*found || (*found)->expired(now_ms()))
+        if (!*found || (*found)->expired(now_ms())) {
+          if (ex->public_route) return next();  // public routes: answered as anonymous
           return ex->fail(make_error(error_code::unauthorized, "invalid or expired session token"));
+        }
         ex->svc.sessions.put(**found, now_ms());
         ex->who.session = (*found)->id;
+        ex->who.bound_user = (*found)->user_id;
         next();
       });
 }
@@ -69,7 +73,9 @@ void with_idempotency(caf::event_based_actor* self, const exchange_ptr& ex, acti
   if (ex->req.method != "POST" || !ex->req.has_idempotency_key) return action(self, ex, plain);
   auto scope = idempotency_scope(*ex);
   auto key = ex->req.idempotency_key;
-  auto fingerprint = sha256_hex(ex->req.method + " " + ex->req.path + "\n" + ex->req.body);
+  // The body's JSON value, not its bytes: whitespace and key order make no other request.
+  auto fingerprint =
+      sha256_hex(ex->req.method + " " + ex->req.path + "\n" + canonical_json(ex->req.body));
   idempotency_request claim_req{scope,           key,        fingerprint,
                                 svc.cfg.node.name, svc.boot_id, 0,
                                 svc.cfg.idempotency.ttl.count(), k_stale_claim_ms};
@@ -98,6 +104,8 @@ void with_idempotency(caf::event_based_actor* self, const exchange_ptr& ex, acti
             r.content_type = claim->response.content_type;
             r.etag = claim->response.etag;
             r.body = claim->response.body;
+            if (!claim->response.location.empty())
+              r.headers.emplace_back("Location", claim->response.location);
             r.headers.emplace_back("Idempotent-Replayed", "true");
             return ex->respond(std::move(r));
           }
@@ -114,7 +122,10 @@ void with_idempotency(caf::event_based_actor* self, const exchange_ptr& ex, acti
           if (ticket->recorded) return ex->respond(std::move(r));
           // A 202 (payment pending) is not kept: a repeat answers the session's state then.
           bool keep = r.status < 500 && r.status != 202;
-          stored_response stored{r.status, r.content_type, r.etag, r.body};
+          std::string location;
+          for (const auto& [k, v] : r.headers)
+            if (k == "Location") location = v;
+          stored_response stored{r.status, r.content_type, r.etag, r.body, location};
           auto shared = std::make_shared<http_response>(std::move(r));
           call_store<bool>(
               self, pool, timeout, false,
@@ -191,6 +202,24 @@ http_response error_response(const domain_error& e, const http_request& req) {
 void exchange::fail(const domain_error& e) { respond(error_response(e, req)); }
 
 bool exchange::authenticate(auth_mode mode) {
+  // Public routes answer as anonymous when the credentials are bad (API.md v1.1): a shop
+  // page must not break because a shopper's token expired.
+  public_route = mode == auth_mode::none || mode == auth_mode::open;
+  if (public_route && !req.authorization.empty()) {
+    const std::string bearer = "bearer ";
+    std::string scheme = req.authorization.substr(0, bearer.size());
+    for (auto& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto claims = scheme == bearer
+                      ? verify_jwt_cached(std::string_view(req.authorization).substr(bearer.size()),
+                                          svc.jwt, now_ms() / 1000)
+                      : jwt_claims{};
+    if (claims.ok) {
+      who.user = claims.sub;
+      who.admin = claims.admin;
+    }
+    if (!req.session_token.empty()) session_token_hash = sha256_hex(req.session_token);
+    return true;
+  }
   if (!req.authorization.empty()) {
     const std::string bearer = "bearer ";  // the scheme is case-insensitive (RFC 7235)
     std::string scheme = req.authorization.substr(0, bearer.size());
@@ -242,10 +271,12 @@ bool exchange::ready_for_fast_path() {
   auto s = svc.sessions.get(session_token_hash, now_ms());
   if (!s) return false;
   who.session = s->id;
+  who.bound_user = s->user_id;
   return true;
 }
 
 void exchange::run(auth_mode mode, action_fn action) {
+  if (mode == auth_mode::none || mode == auth_mode::open) public_route = true;
   auto self_ptr = shared_from_this();
   auto go = [self_ptr, mode, action = std::move(action)]() {
     self_ptr->svc.runtime.system().spawn([self_ptr, mode, action](caf::event_based_actor* self) {

@@ -36,6 +36,7 @@ struct http_request {
   std::string idempotency_key;
   bool has_idempotency_key = false;
   std::string if_match;  ///< raw header; empty when absent
+  std::string if_none_match;  ///< raw header; empty when absent
   std::string authorization;
   std::string session_token;
   std::string signature;  ///< Cartd-Signature (payment webhooks)
@@ -53,7 +54,10 @@ struct http_response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-enum class auth_mode { none, optional, caller, admin };
+/// none: no credentials read; open: a public route (bad credentials are ignored, the answer
+/// is the anonymous one); optional: credentials may be absent but are checked when sent;
+/// caller: a user or session is required; admin: the admin role is required.
+enum class auth_mode { none, open, optional, caller, admin };
 
 class exchange;
 using exchange_ptr = std::shared_ptr<exchange>;
@@ -70,6 +74,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
   http_request req;
   principal who;
   std::string session_token_hash;
+  /// A public route (auth_mode none or open): bad credentials are ignored, not refused.
+  bool public_route = false;
   /// Set once this request claimed its Idempotency-Key; cart commands store their answer with
   /// the change they commit.
   std::shared_ptr<idempotency_ticket> idempotency;

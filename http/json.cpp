@@ -1,5 +1,8 @@
 #include "http/json.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <simdjson.h>
@@ -194,6 +197,42 @@ std::optional<std::vector<std::string>> body_reader::string_array(const char* ke
   return out;
 }
 
+std::optional<std::vector<std::pair<std::string, std::string>>> body_reader::string_map(
+    const char* key, bool required, std::size_t max_pairs, std::size_t max_len) {
+  auto el = lookup(error_.has_value(), impl_->obj, key);
+  if (!el) {
+    if (required) fail(key, "is required");
+    return std::nullopt;
+  }
+  simdjson::dom::object obj;
+  if (el->get_object().get(obj)) {
+    fail(key, "must be an object of strings");
+    return std::nullopt;
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto field : obj) {
+    std::string_view v;
+    if (field.key.empty() || field.key.size() > max_len || field.value.get_string().get(v) ||
+        v.empty() || v.size() > max_len) {
+      fail(key, "names and values must be strings of 1.." + std::to_string(max_len) +
+                    " characters");
+      return std::nullopt;
+    }
+    for (const auto& [seen, _] : out) {
+      if (seen == field.key) {
+        fail(key, "repeats " + std::string(field.key));
+        return std::nullopt;
+      }
+    }
+    out.emplace_back(std::string(field.key), std::string(v));
+  }
+  if (out.size() > max_pairs) {
+    fail(key, "at most " + std::to_string(max_pairs) + " pairs");
+    return std::nullopt;
+  }
+  return out;
+}
+
 std::optional<std::string> body_reader::object_json(const char* key, bool required,
                                                     std::size_t max_bytes) {
   auto el = lookup(error_.has_value(), impl_->obj, key);
@@ -257,6 +296,53 @@ std::optional<domain_error> body_reader::validation_error() const {
   domain_error e = make_error(error_code::validation_failed, "the request body is invalid");
   e.errors = errors_;
   return e;
+}
+
+namespace {
+
+void write_canonical(json_writer& w, simdjson::dom::element el) {
+  switch (el.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      std::vector<std::pair<std::string_view, simdjson::dom::element>> fields;
+      for (auto field : simdjson::dom::object(el)) fields.emplace_back(field.key, field.value);
+      std::stable_sort(fields.begin(), fields.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      w.begin_object();
+      for (auto& [k, v] : fields) {
+        w.key(k);
+        write_canonical(w, v);
+      }
+      w.end_object();
+      return;
+    }
+    case simdjson::dom::element_type::ARRAY:
+      w.begin_array();
+      for (auto v : simdjson::dom::array(el)) write_canonical(w, v);
+      w.end_array();
+      return;
+    case simdjson::dom::element_type::STRING: w.value(std::string_view(el)); return;
+    case simdjson::dom::element_type::INT64: w.value(std::int64_t(el)); return;
+    case simdjson::dom::element_type::UINT64: w.value(std::uint64_t(el)); return;
+    case simdjson::dom::element_type::DOUBLE: {
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "%.17g", double(el));
+      w.raw_or_null(buf);
+      return;
+    }
+    case simdjson::dom::element_type::BOOL: w.value(bool(el)); return;
+    case simdjson::dom::element_type::NULL_VALUE: w.null(); return;
+  }
+}
+
+}  // namespace
+
+std::string canonical_json(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size()).get(root)) return std::string(body);
+  json_writer w;
+  write_canonical(w, root);
+  return w.str();
 }
 
 }  // namespace cartd

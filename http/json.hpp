@@ -49,6 +49,11 @@ class json_writer {
   std::unique_ptr<impl> impl_;
 };
 
+/// `body` as one canonical text of its JSON value (object keys sorted, no whitespace), so that
+/// whitespace and key order do not make a different Idempotency-Key request; the bytes as
+/// they are when they are not JSON.
+std::string canonical_json(std::string_view body);
+
 /// A parsed request body: a JSON object whose fields are read with validation.
 class body_reader {
  public:
@@ -71,6 +76,10 @@ class body_reader {
   std::optional<std::vector<std::string>> string_array(const char* key, bool required,
                                                        std::size_t max_items,
                                                        std::size_t max_len);
+  /// An object whose values are all strings (1..max_len characters, keys too), at most
+  /// `max_pairs` members, in body order.
+  std::optional<std::vector<std::pair<std::string, std::string>>> string_map(
+      const char* key, bool required, std::size_t max_pairs, std::size_t max_len);
   /// An object field as minified JSON text, at most `max_bytes`.
   std::optional<std::string> object_json(const char* key, bool required, std::size_t max_bytes);
 

@@ -35,11 +35,14 @@ void write_priced_totals(json_writer& w, const priced_totals& p) {
   for (const auto& a : p.applied) {
     w.begin_object().field("id", a.id);
     w.key("code").value_or_null(a.code);
+    w.key("name").value_or_null(a.name);
+    w.field("type", to_string(a.type));
     w.field("amount", a.amount).end_object();
   }
   w.end_array();
   w.key("taxRate");
   if (p.tax_rate) w.value(format_rate(*p.tax_rate)); else w.null();
+  w.field("taxInclusive", p.tax_inclusive);
   w.end_object();
 }
 

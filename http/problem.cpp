@@ -43,6 +43,7 @@ constexpr error_info k_errors[] = {
     {error_code::payment_declined, 402, "payment_declined", "Payment declined"},
     {error_code::invalid_signature, 400, "invalid_signature", "Invalid signature"},
     {error_code::upstream_timeout, 504, "upstream_timeout", "Upstream timeout"},
+    {error_code::currency_mismatch, 409, "currency_mismatch", "Currency mismatch"},
     {error_code::internal, 500, "internal", "Internal error"},
     {error_code::unavailable, 503, "unavailable", "Service unavailable"},
 };
@@ -83,7 +84,21 @@ std::string problem_body(const domain_error& e, std::string_view instance,
   if (!e.errors.empty()) {
     w.key("errors").begin_array();
     for (const auto& fe : e.errors) {
-      w.begin_object().field("field", fe.field).field("message", fe.message).end_object();
+      w.begin_object().field("field", fe.field);
+      if (!fe.reason.empty()) w.field("reason", fe.reason);
+      w.field("message", fe.message).end_object();
+    }
+    w.end_array();
+  }
+  if (!e.shortfalls.empty()) {
+    w.key("lines").begin_array();
+    for (const auto& s : e.shortfalls) {
+      w.begin_object()
+          .field("productId", s.product_id)
+          .field("variantId", s.variant_id)
+          .field("requested", s.requested)
+          .field("available", s.available)
+          .end_object();
     }
     w.end_array();
   }

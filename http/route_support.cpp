@@ -31,6 +31,12 @@ bool read_if_match(const exchange_ptr& ex, std::optional<std::uint64_t>& out) {
   return true;
 }
 
+std::string location_of(const http_response& r) {
+  for (const auto& [k, v] : r.headers)
+    if (k == "Location") return v;
+  return "";
+}
+
 http_response json_response(int status, std::string body) {
   http_response r;
   r.status = status;
@@ -41,7 +47,8 @@ http_response json_response(int status, std::string body) {
 std::optional<idempotency_completion> completion_for(const exchange& ex, const http_response& r) {
   if (!ex.idempotency) return std::nullopt;
   return idempotency_completion{ex.idempotency->scope, ex.idempotency->key,
-                                stored_response{r.status, r.content_type, r.etag, r.body}};
+                                stored_response{r.status, r.content_type, r.etag, r.body,
+                                                location_of(r)}};
 }
 
 void recorded(const exchange& ex) {
@@ -69,14 +76,20 @@ std::shared_ptr<const pricing_rules> rules_of(const exchange& ex) { return rules
 namespace {
 
 http_response render_reply(const cart_reply& r, const http_request& req, int ok_status,
-                           cart_view view, const pricing_rules* rules) {
+                           cart_view view, const pricing_rules* rules, const location_fn& where) {
   if (!r.ok) return error_response(r.error, req);
   http_response resp;
   resp.status = ok_status;
   resp.etag = etag_of(r.state);
-  if (view == cart_view::full) resp.body = render_cart(r.state, rules);
+  if (req.method == "GET" && !req.if_none_match.empty() && none_match(req.if_none_match, resp.etag)) {
+    resp.status = 304;  // unchanged since the version the client holds: no body
+    resp.content_type.clear();
+    return resp;
+  }
+  if (view == cart_view::full) resp.body = render_cart(r.state, r.lines, rules);
   if (view == cart_view::totals) resp.body = render_totals(r.state, rules);
   if (view == cart_view::none) resp.content_type.clear();
+  if (where && ok_status == 201) resp.headers.emplace_back("Location", where(r.state));
   return resp;
 }
 
@@ -84,14 +97,14 @@ http_response render_reply(const cart_reply& r, const http_request& req, int ok_
 /// reads ask for totals, so answering from a pricing actor's thread is safe (no idempotency
 /// record to write on the caller's actor).
 void answer(const exchange_ptr& ex, const cart_reply& r, int ok_status, cart_view view,
-            const finish_fn& finish) {
+            const location_fn& where, const finish_fn& finish) {
   if (view != cart_view::totals || !r.ok) {
     auto rules = rules_of(*ex);
-    return finish(render_reply(r, ex->req, ok_status, view, rules.get()));
+    return finish(render_reply(r, ex->req, ok_status, view, rules.get(), where));
   }
   bool admitted = ex->svc.runtime.pricing_workers().submit([ex, r, ok_status, view] {
     auto rules = rules_of(*ex);
-    ex->respond(render_reply(r, ex->req, ok_status, view, rules.get()));
+    ex->respond(render_reply(r, ex->req, ok_status, view, rules.get(), nullptr));
   });
   if (!admitted)
     finish(error_response(make_error(error_code::unavailable, "pricing is busy"), ex->req));
@@ -99,54 +112,98 @@ void answer(const exchange_ptr& ex, const cart_reply& r, int ok_status, cart_vie
 
 class exchange_sink final : public cart_reply_sink {
  public:
-  exchange_sink(exchange_ptr ex, int ok_status, cart_view view)
-      : ex_(std::move(ex)), ok_status_(ok_status), view_(view) {}
+  exchange_sink(exchange_ptr ex, int ok_status, cart_view view, location_fn where)
+      : ex_(std::move(ex)), ok_status_(ok_status), view_(view), where_(std::move(where)) {}
   void deliver(cart_reply r) override {
     auto ex = ex_;
-    answer(ex_, r, ok_status_, view_, [ex](http_response resp) { ex->respond(std::move(resp)); });
+    answer(ex_, r, ok_status_, view_, where_,
+           [ex](http_response resp) { ex->respond(std::move(resp)); });
   }
 
  private:
   exchange_ptr ex_;
   int ok_status_;
   cart_view view_;
+  location_fn where_;
 };
 
 }  // namespace
 
-void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view) {
+bool read_page(const exchange_ptr& ex, int& limit, std::optional<page_key>& after,
+               std::vector<field_error>& errors) {
+  if (auto l = ex->query("limit")) {
+    bool digits = !l->empty() && l->size() <= 3 && l->find_first_not_of("0123456789") == std::string::npos;
+    int n = digits ? std::stoi(*l) : 0;
+    if (n < 1 || n > 100) errors.push_back({"limit", "must be an integer from 1 to 100", {}});
+    else limit = n;
+  }
+  if (auto c = ex->query("cursor"); c && !c->empty()) {
+    after = decode_cursor(*c);
+    if (!after) errors.push_back({"cursor", "must be a nextCursor this list answered", {}});
+  }
+  return true;
+}
+
+bool none_match(const std::string& if_none_match, const std::string& etag) {
+  if (if_none_match == "*") return true;
+  // A list of entity tags; weak ones compare as strong ones (RFC 9110, 13.1.2).
+  std::size_t i = 0;
+  while (i < if_none_match.size()) {
+    auto comma = if_none_match.find(',', i);
+    auto tag = if_none_match.substr(i, comma == std::string::npos ? std::string::npos : comma - i);
+    auto b = tag.find_first_not_of(" \t");
+    auto e = tag.find_last_not_of(" \t");
+    if (b != std::string::npos) {
+      tag = tag.substr(b, e - b + 1);
+      if (tag.rfind("W/", 0) == 0) tag = tag.substr(2);
+      if (tag == etag) return true;
+    }
+    if (comma == std::string::npos) break;
+    i = comma + 1;
+  }
+  return false;
+}
+
+void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view,
+                  location_fn where) {
   if (ex->ready_for_fast_path()) {
     req.who = ex->who;
-    req.reply_to = std::make_shared<exchange_sink>(ex, ok_status, view);
+    req.reply_to = std::make_shared<exchange_sink>(ex, ok_status, view, where);
     ex->svc.deadlines.watch(ex, ex->svc.cfg.http.request_timeout);
     ex->admit([ex, req = std::move(req)]() mutable {
       caf::anon_send(ex->svc.runtime.registry(), std::move(req));
     });
     return;
   }
-  ex->run(auth_mode::caller, [req = std::move(req), ok_status, view](
+  ex->run(auth_mode::caller, [req = std::move(req), ok_status, view, where](
                                  caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     auto r = req;
     r.who = e->who;
     if (e->idempotency) {
       // The ticket lives in the exchange: the closure must not hold the exchange (a cycle
       // that kept every such request alive, in flight forever, and stalled SIGTERM).
-      e->idempotency->render = [ok_status, view, request = e->req, svc = &e->svc](const cart& c) {
+      e->idempotency->render = [ok_status, view, where, request = e->req, svc = &e->svc](
+                                   const cart& c, const std::vector<line_state>& lines) {
         auto rules = rules_of(*svc);
-        auto resp = render_reply(cart_reply::success(c), request, ok_status, view, rules.get());
-        return stored_response{resp.status, resp.content_type, resp.etag, resp.body};
+        auto reply = cart_reply::success(c);
+        reply.lines = lines;
+        auto resp = render_reply(reply, request, ok_status, view, rules.get(), where);
+        return stored_response{resp.status, resp.content_type, resp.etag, resp.body,
+                               location_of(resp)};
       };
       r.idempotency = e->idempotency;
     }
-    ask_cart(self, e, finish, std::move(r), ok_status, view);
+    ask_cart(self, e, finish, std::move(r), ok_status, view, where);
   });
 }
 
 void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish_fn& finish,
-              cart_request req, int ok_status, cart_view view) {
+              cart_request req, int ok_status, cart_view view, location_fn where) {
   self->request(ex->svc.runtime.registry(), ex->svc.cfg.http.request_timeout, std::move(req))
       .then(
-          [ex, finish, ok_status, view](cart_reply& r) { answer(ex, r, ok_status, view, finish); },
+          [ex, finish, ok_status, view, where](cart_reply& r) {
+            answer(ex, r, ok_status, view, where, finish);
+          },
           [ex, finish](caf::error&) {
             // Timed out, or the cart actor failed with this request in its mailbox.
             finish(error_response(make_error(error_code::unavailable, "cart did not answer"),

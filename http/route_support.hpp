@@ -1,6 +1,7 @@
 #pragma once
 // Pieces every route handler uses: typed path params, If-Match, and the cart round trip.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -11,14 +12,19 @@ namespace cartd {
 
 enum class cart_view { full, totals, none };
 
+/// The Location of a 201 a cart command answers (the path of what it created).
+using location_fn = std::function<std::string(const cart&)>;
+
 /// The cart id of path parameter `i`; answers 404 and returns nothing when it is not a UUID.
 std::optional<cart_id> cart_param(const exchange_ptr& ex, std::size_t i);
 /// If-Match as a version; answers 400 and returns false when the header is malformed.
 bool read_if_match(const exchange_ptr& ex, std::optional<std::uint64_t>& out);
 /// Sends `req` to the cart registry and renders the reply with `ok_status`.
 void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish_fn& finish,
-              cart_request req, int ok_status, cart_view view);
+              cart_request req, int ok_status, cart_view view, location_fn where = nullptr);
 http_response json_response(int status, std::string body);
+/// The Location header of `r`; empty when it has none.
+std::string location_of(const http_response& r);
 /// 204 without a body.
 http_response no_content_response();
 /// The answer `r` as this request's Idempotency-Key answer, to commit in the transaction of
@@ -32,6 +38,13 @@ std::shared_ptr<const pricing_rules> rules_of(const exchange& ex);
 std::shared_ptr<const pricing_rules> rules_of(const service& svc);
 /// Runs a cart command for the caller: straight to the registry when nothing needs preparing
 /// (no actor per request), else through exchange::run (session lookup, Idempotency-Key).
-void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view);
+void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view,
+                  location_fn where = nullptr);
+/// `limit` (1..100, default 20) and `cursor` (a nextCursor this server gave) of a list route;
+/// bad values go into `errors`. Returns false when it already answered.
+bool read_page(const exchange_ptr& ex, int& limit, std::optional<page_key>& after,
+               std::vector<field_error>& errors);
+/// True when If-None-Match names `etag` (or is `*`).
+bool none_match(const std::string& if_none_match, const std::string& etag);
 
 }  // namespace cartd

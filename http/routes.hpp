@@ -13,6 +13,7 @@ void openapi_json(const exchange_ptr& ex);
 
 void put_product(const exchange_ptr& ex);
 void get_product(const exchange_ptr& ex);
+void list_products(const exchange_ptr& ex);
 
 void create_cart_route(const exchange_ptr& ex);
 void list_carts(const exchange_ptr& ex);
@@ -27,6 +28,7 @@ void merge_cart_route(const exchange_ptr& ex);
 
 void create_discount(const exchange_ptr& ex);
 void patch_discount(const exchange_ptr& ex);
+void get_discount(const exchange_ptr& ex);
 void delete_discount(const exchange_ptr& ex);
 void list_discounts(const exchange_ptr& ex);
 void calculate_quote(const exchange_ptr& ex);

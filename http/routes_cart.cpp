@@ -1,7 +1,11 @@
 #include <caf/all.hpp>
 
+#include <map>
+
 #include "actors/store_pool.hpp"
+#include "actors/catalog_cache.hpp"
 #include "actors/system.hpp"
+#include "domain/catalog.hpp"
 #include "domain/time.hpp"
 #include "http/json.hpp"
 #include "http/render.hpp"
@@ -40,19 +44,66 @@ void create_cart_route(const exchange_ptr& ex) {
   if (!region.empty() && !is_region(region)) body.fail("region", "must look like US or US-CA");
   if (auto e = body.validation_error()) return ex->fail(*e);
   cart_id id{new_uuid_v7(now_ms())};
-  run_cart_command(ex, id, std::nullopt, create_cart{currency, region}, 201, cart_view::full);
+  send_to_cart(ex, cart_request{id, {}, std::nullopt, create_cart{currency, region}, nullptr, nullptr},
+               201, cart_view::full, [](const cart& c) { return "/api/v1/cart/" + c.id.value; });
 }
 
 void list_carts(const exchange_ptr& ex) {
   if (!ex->authenticate(auth_mode::caller)) return;
-  ex->run(auth_mode::caller, [](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+  int limit = 20;
+  std::optional<page_key> after;
+  std::vector<field_error> errors;
+  read_page(ex, limit, after, errors);
+  if (!errors.empty()) {
+    auto e = make_error(error_code::validation_failed, "invalid query parameters");
+    e.errors = std::move(errors);
+    return ex->fail(e);
+  }
+  ex->run(auth_mode::caller, [limit, after](caf::event_based_actor* self, exchange_ptr e,
+                                            finish_fn finish) {
     auto who = e->who;
-    call_store<std::vector<cart>>(
+    auto* catalog = &e->svc.runtime.catalog();
+    struct page {
+      std::vector<listed_cart> carts;
+      std::string next;
+    };
+    call_store<page>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
-        [who](store& s) { return s.list_carts(who); },
-        [e, finish](std::optional<std::vector<cart>> carts) {
-          if (!carts) return finish(error_response(make_error(error_code::unavailable, "store"), e->req));
-          finish(json_response(200, render_cart_list(*carts, rules_of(*e).get())));
+        [who, limit, after, catalog](store& s) {
+          auto carts = s.list_carts(who, limit, after);
+          page out;
+          if (static_cast<int>(carts.size()) > limit) {
+            carts.resize(static_cast<std::size_t>(limit));
+            const auto& last = carts.back();
+            out.next = encode_cursor(page_key{last.status == cart_status::active ? 0 : 1,
+                                              last.created_at_ms, last.id.value});
+          }
+          // Each line against the catalog, as a single cart answers it.
+          std::map<std::string, std::shared_ptr<const product>> products;
+          auto now = now_ms();
+          product_lookup find = [&](const product_id& id) -> const product* {
+            auto it = products.find(id.value);
+            if (it == products.end()) {
+              auto p = catalog->get(id, now);
+              if (!p) {
+                if (auto loaded = s.get_product(id)) {
+                  catalog->put(*loaded, now);
+                  p = std::make_shared<const product>(std::move(*loaded));
+                }
+              }
+              it = products.emplace(id.value, p).first;
+            }
+            return it->second.get();
+          };
+          for (auto& c : carts) {
+            auto lines = line_states(c, find);
+            out.carts.push_back(listed_cart{std::move(c), std::move(lines)});
+          }
+          return out;
+        },
+        [e, finish](std::optional<page> p) {
+          if (!p) return finish(error_response(make_error(error_code::unavailable, "store"), e->req));
+          finish(json_response(200, render_cart_list(p->carts, p->next, rules_of(*e).get())));
         });
   });
 }
@@ -110,10 +161,18 @@ void add_item_route(const exchange_ptr& ex) {
   auto variant = body.string("variantId", true, 1, 64);
   auto qty = body.integer("quantity", true, 1, ex->svc.cfg.cart.max_quantity_per_line);
   if (auto e = body.validation_error()) return ex->fail(*e);
-  run_cart_command(ex, *id, if_match,
-                   add_item_cmd{product_id{*product}, variant_id{*variant},
-                            static_cast<std::int32_t>(*qty)},
-                   201, cart_view::full);
+  product_id p{*product};
+  variant_id v{*variant};
+  location_fn where = [p, v](const cart& c) {
+    for (const auto& it : c.items)
+      if (it.product == p && it.variant == v)
+        return "/api/v1/cart/" + c.id.value + "/items/" + it.id.value;
+    return "/api/v1/cart/" + c.id.value;
+  };
+  send_to_cart(ex,
+               cart_request{*id, {}, if_match,
+                            add_item_cmd{p, v, static_cast<std::int32_t>(*qty)}, nullptr, nullptr},
+               201, cart_view::full, where);
 }
 
 void patch_item_route(const exchange_ptr& ex) {
@@ -148,6 +207,9 @@ void merge_cart_route(const exchange_ptr& ex) {
   auto strategy_text = body.string("strategy", false, 1, 16).value_or("sum");
   auto strategy = merge_strategy_from(strategy_text);
   if (!strategy) body.fail("strategy", "must be sum, max or replace");
+  // Answered at once: a cart asking itself to lend its state would wait on itself.
+  if (source && *source == id->value)
+    body.fail("sourceCartId", "must differ from the target cart");
   if (auto e = body.validation_error()) return ex->fail(*e);
   run_cart_command(ex, *id, if_match, merge_cart{cart_id{*source}, *strategy}, 200,
                    cart_view::full);

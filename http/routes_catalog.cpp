@@ -35,6 +35,8 @@ product read_product(body_reader& body, const std::string& id) {
     var.sku = v->string("sku", false, 1, 64).value_or("");
     var.price = v->integer("price", true, 0, 10'000'000'000).value_or(0);
     var.stock = v->integer("stock", true, 0, 1'000'000'000).value_or(0);
+    var.name = v->string("name", false, 1, 200).value_or("");
+    var.options = v->string_map("options", false, 8, 64).value_or(variant_options{});
     for (const auto& seen : p.variants)
       if (seen.id == var.id) v->fail("id", "duplicate variant id");
     for (auto& fe : v->field_errors()) body.field_errors().push_back(fe);
@@ -67,16 +69,18 @@ void put_product(const exchange_ptr& ex) {
           e->svc.runtime.catalog().invalidate(id);
           if (!u || !u->stored)
             return finish(error_response(make_error(error_code::unavailable, "store"), e->req));
-          finish(json_response(u->created ? 201 : 200, render_product(*u->stored)));
+          auto r = json_response(u->created ? 201 : 200, render_product(*u->stored));
+          if (u->created) r.headers.emplace_back("Location", e->req.path);
+          finish(std::move(r));
         });
   });
 }
 
 void get_product(const exchange_ptr& ex) {
-  if (!ex->authenticate(auth_mode::optional)) return;
+  if (!ex->authenticate(auth_mode::open)) return;
   const auto& id = ex->param(0);
   if (!is_catalog_id(id)) return ex->fail(make_error(error_code::not_found, "no such product"));
-  ex->run(auth_mode::optional, [id](caf::event_based_actor* self, exchange_ptr e,
+  ex->run(auth_mode::open, [id](caf::event_based_actor* self, exchange_ptr e,
                                     finish_fn finish) {
     call_store<std::optional<product>>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
@@ -86,6 +90,37 @@ void get_product(const exchange_ptr& ex) {
           if (!*p || (!(*p)->active && !e->who.admin))
             return finish(error_response(make_error(error_code::not_found, "no such product"), e->req));
           finish(json_response(200, render_product(**p)));
+        });
+  });
+}
+
+void list_products(const exchange_ptr& ex) {
+  if (!ex->authenticate(auth_mode::open)) return;
+  product_query q;
+  std::vector<field_error> errors;
+  if (auto text = ex->query("q")) {
+    if (text->size() > 200) errors.push_back({"q", "at most 200 characters", {}});
+    q.name_contains = *text;
+  }
+  if (!read_page(ex, q.limit, q.after, errors)) return;
+  if (!errors.empty()) {
+    auto e = make_error(error_code::validation_failed, "invalid query parameters");
+    e.errors = std::move(errors);
+    return ex->fail(e);
+  }
+  ex->run(auth_mode::open, [q](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+    call_store<std::vector<product>>(
+        self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
+        [q](store& s) { return s.list_products(q); },
+        [e, finish, limit = q.limit](std::optional<std::vector<product>> found) {
+          if (!found) return finish(error_response(make_error(error_code::unavailable, "store"), e->req));
+          std::string next;
+          if (static_cast<int>(found->size()) > limit) {
+            found->resize(static_cast<std::size_t>(limit));
+            const auto& last = found->back();
+            next = encode_cursor(page_key{0, last.created_at_ms, last.id.value});
+          }
+          finish(json_response(200, render_product_list(*found, next)));
         });
   });
 }

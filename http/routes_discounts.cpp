@@ -83,8 +83,8 @@ void read_window(body_reader& body, json_writer& w) {
   constexpr std::int64_t none = -1;  // absent or not a time
   std::int64_t s_ms = starts ? parse_rfc3339(*starts).value_or(none) : none;
   std::int64_t e_ms = ends ? parse_rfc3339(*ends).value_or(none) : none;
-  if (starts && s_ms == none) body.fail("startsAt", "must be an RFC 3339 UTC time");
-  if (ends && e_ms == none) body.fail("endsAt", "must be an RFC 3339 UTC time");
+  if (starts && s_ms == none) body.fail("startsAt", "must be an RFC 3339 time");
+  if (ends && e_ms == none) body.fail("endsAt", "must be an RFC 3339 time");
   if (s_ms != none && e_ms != none && e_ms <= s_ms) body.fail("endsAt", "must be after startsAt");
   w.key("startsAt").value_or_null(s_ms != none ? format_rfc3339(s_ms) : "");
   w.key("endsAt").value_or_null(e_ms != none ? format_rfc3339(e_ms) : "");
@@ -103,6 +103,7 @@ discount_draft read_discount(body_reader& body, const std::string& id) {
   w.field("id", id);
   w.key("code").value_or_null(code.value_or(""));
   w.field("type", type.value_or(""));
+  w.key("name").value_or_null(body.string("name", false, 1, 200).value_or(""));
   read_value(body, w, type, currency);
   w.key("currency").value_or_null(type && *type == "fixed" ? currency.value_or("") : "");
   bool automatic = body.boolean("automatic", false).value_or(!code.has_value());
@@ -158,15 +159,16 @@ std::string type_of(const std::string& body) {
 struct discount_write {
   int status = 200;
   std::string body;                   ///< 200/201: the discount's JSON
+  std::string location;               ///< 201: where GET finds it
   std::optional<domain_error> error;  ///< a status of 400 and above
 };
 
 discount_write answer(int status, std::string body) {
-  return discount_write{status, std::move(body), {}};
+  return discount_write{status, std::move(body), {}, {}};
 }
 discount_write problem(error_code c, std::string detail) {
   auto e = make_error(c, std::move(detail));
-  return discount_write{0, {}, std::move(e)};
+  return discount_write{0, {}, {}, std::move(e)};
 }
 discount_write no_such_discount() { return problem(error_code::not_found, "no such discount"); }
 discount_write code_in_use() {
@@ -225,7 +227,9 @@ void write_discount(const exchange_ptr& ex,
           if (!out) return finish(unavailable(e));
           if (out->error) return finish(error_response(*out->error, e->req));
           if (out->status == 204) return finish(no_content_response());
-          finish(json_response(out->status, out->body));
+          auto r = json_response(out->status, out->body);
+          if (!out->location.empty()) r.headers.emplace_back("Location", out->location);
+          finish(std::move(r));
         });
   });
 }
@@ -273,7 +277,10 @@ void create_discount(const exchange_ptr& ex) {
     // With an Idempotency-Key the answer commits with the discount: a crash in between can
     // never let a retry create a second one (an automatic promotion would apply twice).
     auto created = answer(201, with_used(rule.body, 0));
-    auto completes = completion_for(e, json_response(created.status, created.body));
+    created.location = "/api/v1/admin/discounts/" + rule.id;
+    auto created_response = json_response(created.status, created.body);
+    created_response.headers.emplace_back("Location", created.location);
+    auto completes = completion_for(e, created_response);
     auto put = [&] { s.put_pricing_rule(rule, completes ? &*completes : nullptr); };
     if (auto conflict = write_or_conflict(s, rule, put)) return *conflict;
     recorded(e);
@@ -295,11 +302,27 @@ void patch_discount(const exchange_ptr& ex) {
       // The type is what the discount is: a PATCH may repeat it, never change it.
       if (retype && !draft.type.empty() && draft.type != stored_type)
         merged.fail("type", "cannot change; create a new discount instead");
-      if (auto e = merged.validation_error()) return discount_write{0, {}, e};
+      if (auto e = merged.validation_error()) return discount_write{0, {}, {}, e};
       if (code_taken(s, draft.code, stored.id)) return code_in_use();
       return std::nullopt;
     };
     return merge_and_write(s, id, change, decide, 200);
+  });
+}
+
+void get_discount(const exchange_ptr& ex) {
+  if (!ex->authenticate(auth_mode::admin)) return;
+  auto id = ex->param(0);
+  ex->run(auth_mode::admin, [id](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+    call_store<std::optional<pricing_rule>>(
+        self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
+        [id](store& s) { return find_discount(s, id); },
+        [e, finish](std::optional<std::optional<pricing_rule>> found) {
+          if (!found) return finish(unavailable(e));
+          if (!*found)
+            return finish(error_response(make_error(error_code::not_found, "no such discount"), e->req));
+          finish(json_response(200, with_used((*found)->body, (*found)->used)));
+        });
   });
 }
 
@@ -315,8 +338,8 @@ void delete_discount(const exchange_ptr& ex) {
 }
 
 void list_discounts(const exchange_ptr& ex) {
-  if (!ex->authenticate(auth_mode::optional)) return;
-  ex->run(auth_mode::optional, [](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+  if (!ex->authenticate(auth_mode::open)) return;
+  ex->run(auth_mode::open, [](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     call_store<std::vector<pricing_rule>>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
         [](store& s) { return s.list_pricing_rules("discount"); },

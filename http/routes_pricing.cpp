@@ -20,7 +20,8 @@ http_response unavailable(const exchange_ptr& e) {
   return error_response(make_error(error_code::unavailable, "pricing store"), e->req);
 }
 
-/// Stores `rule` and answers 200 with its body.
+/// Stores `rule` and answers its body: 201 (with Location, the request path) when it is new,
+/// 200 when it replaced one.
 void put_rule(const exchange_ptr& ex, pricing_rule rule) {
   ex->run(auth_mode::admin, [rule](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     auto* book = e->svc.runtime.pricing();
@@ -31,9 +32,11 @@ void put_rule(const exchange_ptr& ex, pricing_rule rule) {
           if (book) book->refresh();
           return created;
         },
-        [e, finish, body = rule.body](std::optional<bool> ok) {
-          if (!ok) return finish(unavailable(e));
-          finish(json_response(200, body));
+        [e, finish, body = rule.body](std::optional<bool> created) {
+          if (!created) return finish(unavailable(e));
+          auto r = json_response(*created ? 201 : 200, body);
+          if (*created) r.headers.emplace_back("Location", e->req.path);
+          finish(std::move(r));
         });
   });
 }
@@ -60,7 +63,8 @@ void delete_rule(const exchange_ptr& ex, const std::string& kind, const char* wh
 }
 
 void list_rules(const exchange_ptr& ex, const std::string& kind) {
-  ex->run(auth_mode::optional, [kind](caf::event_based_actor* self, exchange_ptr e,
+  if (!ex->authenticate(auth_mode::open)) return;
+  ex->run(auth_mode::open, [kind](caf::event_based_actor* self, exchange_ptr e,
                                       finish_fn finish) {
     call_store<std::vector<pricing_rule>>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,

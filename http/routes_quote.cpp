@@ -30,7 +30,7 @@ http_response unavailable(const exchange_ptr& e) {
 }  // namespace
 
 void calculate_quote(const exchange_ptr& ex) {
-  if (!ex->authenticate(auth_mode::optional)) return;
+  if (!ex->authenticate(auth_mode::open)) return;
   body_reader body(ex->req.body);
   if (body.error()) return ex->fail(*body.error());
   // The quote is priced as a cart with the same content: same checks, same engine, same rules.
@@ -59,7 +59,7 @@ void calculate_quote(const exchange_ptr& ex) {
     if (same == quoted.items.end()) {
       quoted.items.push_back(cart_item{item_id{"line-" + std::to_string(quoted.items.size())},
                                        product_id{*p}, variant_id{*v}, "",
-                                       static_cast<std::int32_t>(*q), 0, 0});
+                                       static_cast<std::int32_t>(*q), 0, 0, {}, {}});
     } else if (same->quantity + *q > max_quantity) {
       body.fail("items[" + std::to_string(i) + "].quantity",
                 "the same product and variant add up to more than " + std::to_string(max_quantity));
@@ -70,7 +70,7 @@ void calculate_quote(const exchange_ptr& ex) {
   patch.discount_codes = body.string_array("discountCodes", false, 20, 64);
   patch.shipping_method = body.string("shippingMethod", false, 1, 64);
   if (auto e = body.validation_error()) return ex->fail(*e);
-  ex->run(auth_mode::optional, [quoted, patch](caf::event_based_actor* self, exchange_ptr e,
+  ex->run(auth_mode::open, [quoted, patch](caf::event_based_actor* self, exchange_ptr e,
                                                finish_fn finish) {
     std::vector<product_id> wanted;
     for (const auto& l : quoted.items) wanted.push_back(l.product);
@@ -94,7 +94,7 @@ void calculate_quote(const exchange_ptr& ex) {
             if (!offer || !offer->active)
               return fail(error_code::unknown_product, "unknown product " + l.product.value + " variant " + l.variant.value);
             if (offer->currency != quoted.currency)
-              return fail(error_code::conflict, "product " + l.product.value + " is priced in " + offer->currency);
+              return fail(error_code::currency_mismatch, "product " + l.product.value + " is priced in " + offer->currency);
             l.unit_price = offer->price;
           }
           // Priced in the pricing bulkhead: a full one answers 503 at once.

@@ -59,6 +59,7 @@ void create_session_route(const exchange_ptr& ex) {
     // With an Idempotency-Key the answer (and so the token a replay gives back) commits with
     // the session: a crash in between can never let a retry make a second session.
     auto created = std::make_shared<http_response>(json_response(201, render_session(s, token)));
+    created->headers.emplace_back("Location", "/api/v1/session/" + s.id);
     auto completes = completion_for(*e, *created);
     call_store<bool>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,

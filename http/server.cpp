@@ -65,10 +65,11 @@ class handler final : public Http::Handler {
     req.has_idempotency_key = idem.has_value();
     if (idem) req.idempotency_key = idem->value();
     req.if_match = header_value(r, "If-Match");
+    req.if_none_match = header_value(r, "If-None-Match");
     req.authorization = header_value(r, "Authorization");
     req.session_token = header_value(r, "X-Session-Token");
     req.signature = header_value(r, "Cartd-Signature");
-    for (const char* name : {"status", "limit", "cursor", "userId"}) {
+    for (const char* name : {"status", "limit", "cursor", "userId", "q"}) {
       if (auto v = r.query().get(name)) req.query.emplace_back(name, *v);
     }
     req.content_type = header_value(r, "Content-Type");

@@ -98,7 +98,13 @@ class caching_store final : public store {
   std::vector<write_status> commit(const std::vector<write_unit>& units) override {
     return inner_->commit(units);
   }
-  std::vector<cart> list_carts(const principal& owner) override { return inner_->list_carts(owner); }
+  std::vector<cart> list_carts(const principal& owner, int limit,
+                               const std::optional<page_key>& after) override {
+    return inner_->list_carts(owner, limit, after);
+  }
+  std::vector<product> list_products(const product_query& q) override {
+    return inner_->list_products(q);
+  }
 
   bool upsert_product(const product& p) override {
     bool created = inner_->upsert_product(p);
@@ -272,7 +278,8 @@ class caching_store final : public store {
                       std::to_string(p.updated_at_ms);
     for (const auto& v : p.variants) {
       out += "\x1e" + v.id.value + "\x1f" + v.sku + "\x1f" + std::to_string(v.price) + "\x1f" +
-             std::to_string(v.stock) + "\x1f" + std::to_string(v.reserved);
+             std::to_string(v.stock) + "\x1f" + std::to_string(v.reserved) + "\x1f" + v.name +
+             "\x1f" + encode_options(v.options);
     }
     return out;
   }
@@ -297,9 +304,9 @@ class caching_store final : public store {
                 std::stoll(head[5])};
       for (std::size_t i = 1; i < records.size(); ++i) {
         auto f = split(records[i], '\x1f');
-        if (f.size() != 5) return std::nullopt;
+        if (f.size() != 7) return std::nullopt;  // (an older node's entry: read the store)
         p.variants.push_back(variant{variant_id{f[0]}, f[1], std::stoll(f[2]), std::stoll(f[3]),
-                                     std::stoll(f[4])});
+                                     std::stoll(f[4]), f[5], decode_options(f[6])});
       }
       return p;
     } catch (const std::exception&) {

@@ -89,6 +89,14 @@ CREATE TABLE payment_ledger (
 CREATE INDEX payment_ledger_by_reference ON payment_ledger (reference);
 CREATE TABLE payment_events (id text PRIMARY KEY, received_at bigint NOT NULL);
 )sql"},
+      {5, R"sql(
+ALTER TABLE variants ADD COLUMN name text;
+ALTER TABLE variants ADD COLUMN options text;
+ALTER TABLE idempotency_keys ADD COLUMN location text;
+CREATE INDEX products_newest ON products (created_at DESC, id DESC) WHERE active;
+CREATE INDEX carts_by_user_newest ON carts (user_id, created_at DESC, id DESC)
+  WHERE user_id IS NOT NULL;
+)sql"},
   };
   return all;
 }
@@ -101,7 +109,8 @@ constexpr query q_load_cart{"load_cart", "SELECT snapshot FROM carts WHERE id = 
 constexpr query q_commit_batch{
     "commit_batch",
     "WITH c AS (SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::int[],"
-    " $13::text[], $14::text[], $15::text[]) AS c(cart_id, scope, key, status, ct, etag, body)),"
+    " $13::text[], $14::text[], $15::text[], $19::text[])"
+    " AS c(cart_id, scope, key, status, ct, etag, body, loc)),"
     // A write that answers an Idempotency-Key lands only while its claim is still running,
     // locked here so a release (after a timed-out 503) cannot slip in before the answer.
     " held AS (SELECT c.cart_id FROM c JOIN idempotency_keys k ON k.scope = c.scope"
@@ -120,7 +129,7 @@ constexpr query q_commit_batch{
     " AND t.version = v.version - 1 RETURNING t.id),"
     " w AS (SELECT id FROM wi UNION ALL SELECT id FROM wu),"
     " k AS (UPDATE idempotency_keys k SET state = 'done', status = c.status, content_type = c.ct,"
-    " etag = c.etag, body = c.body FROM c"
+    " etag = c.etag, body = c.body, location = c.loc FROM c"
     " WHERE k.scope = c.scope AND k.key = c.key AND c.cart_id IN (SELECT id FROM w)"
     " RETURNING 1),"
     " e AS (INSERT INTO outbox (cart_id, type, payload, created_at)"
@@ -146,7 +155,14 @@ constexpr query q_update_cart{
 constexpr query q_list_carts{
     "list_carts",
     "SELECT snapshot FROM carts WHERE (user_id = $1 OR session_id = $2) AND status <> 'deleted'"
-    " ORDER BY (status <> 'active'), updated_at DESC LIMIT 200"};
+    " AND ($3::int IS NULL OR (status <> 'active')::int > $3 OR ((status <> 'active')::int = $3"
+    " AND (created_at, id) < ($4::bigint, $5::text)))"
+    " ORDER BY (status <> 'active'), created_at DESC, id DESC LIMIT $6"};
+constexpr query q_list_products{
+    "list_products",
+    "SELECT id FROM products WHERE active AND ($1 = '' OR strpos(lower(name), lower($1)) > 0)"
+    " AND ($2::bigint IS NULL OR (created_at, id) < ($2::bigint, $3::text))"
+    " ORDER BY created_at DESC, id DESC LIMIT $4"};
 constexpr query q_product_exists{"product_exists", "SELECT 1 FROM products WHERE id = $1"};
 constexpr query q_upsert_product{
     "upsert_product",
@@ -155,10 +171,10 @@ constexpr query q_upsert_product{
     " currency = EXCLUDED.currency, active = EXCLUDED.active, updated_at = EXCLUDED.updated_at"};
 constexpr query q_upsert_variant{
     "upsert_variant",
-    "INSERT INTO variants (product_id, id, sku, price, on_hand, position)"
-    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (product_id, id) DO UPDATE SET"
+    "INSERT INTO variants (product_id, id, sku, price, on_hand, position, name, options)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (product_id, id) DO UPDATE SET"
     " sku = EXCLUDED.sku, price = EXCLUDED.price, on_hand = EXCLUDED.on_hand,"
-    " position = EXCLUDED.position"};
+    " position = EXCLUDED.position, name = EXCLUDED.name, options = EXCLUDED.options"};
 constexpr query q_prune_variants{
     "prune_variants",
     "DELETE FROM variants WHERE product_id = $1 AND reserved = 0 AND NOT (id = ANY($2::text[]))"};
@@ -166,7 +182,8 @@ constexpr query q_get_product{
     "get_product", "SELECT name, currency, active, created_at, updated_at FROM products WHERE id = $1"};
 constexpr query q_get_variants{
     "get_variants",
-    "SELECT id, sku, price, on_hand, reserved FROM variants WHERE product_id = $1 ORDER BY position"};
+    "SELECT id, sku, price, on_hand, reserved, name, options FROM variants WHERE product_id = $1"
+    " ORDER BY position"};
 constexpr query q_insert_session{
     "insert_session",
     "INSERT INTO sessions (id, token_hash, user_id, device_info, expires_at, created_at)"
@@ -184,7 +201,8 @@ constexpr query q_delete_session{"delete_session", "DELETE FROM sessions WHERE i
 constexpr query q_idem_get{
     "idem_get",
     "SELECT fingerprint, state, status, content_type, etag, body, created_at, expires_at,"
-    " owner_node, owner_boot FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE"};
+    " owner_node, owner_boot, location FROM idempotency_keys WHERE scope = $1 AND key = $2"
+    " FOR UPDATE"};
 constexpr query q_idem_claim{
     "idem_claim",
     "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at,"
@@ -203,7 +221,7 @@ constexpr query q_idem_claim_new{
 constexpr query q_idem_complete{
     "idem_complete",
     "UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, etag = $5,"
-    " body = $6 WHERE scope = $1 AND key = $2 AND state = 'running'"};
+    " body = $6, location = $7 WHERE scope = $1 AND key = $2 AND state = 'running'"};
 constexpr query q_idem_release{"idem_release",
                                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2"
                                " AND state <> 'done'"};
@@ -420,9 +438,17 @@ class pg_store final : public store {
     return out;
   }
 
-  std::vector<cart> list_carts(const principal& owner) override {
+  std::vector<cart> list_carts(const principal& owner, int limit,
+                               const std::optional<page_key>& after) override {
     auto c = pool_.acquire();
-    auto r = c->run(q_list_carts, {opt(owner.user), opt(owner.session)});
+    std::optional<std::string> group, at, id;
+    if (after) {
+      group = num(after->group);
+      at = num(after->created_at_ms);
+      id = after->id;
+    }
+    auto r = c->run(q_list_carts,
+                    {opt(owner.user), opt(owner.session), group, at, id, num(limit + 1)});
     std::vector<cart> out;
     for (int i = 0; i < r.rows(); ++i)
       if (auto decoded = decode_snapshot(r.text(i, 0))) out.push_back(std::move(*decoded));
@@ -439,7 +465,8 @@ class pg_store final : public store {
     int pos = 0;
     for (const auto& v : p.variants) {
       c->run(q_upsert_variant,
-             {p.id.value, v.id.value, v.sku, num(v.price), num(v.stock), num(pos++)});
+             {p.id.value, v.id.value, v.sku, num(v.price), num(v.stock), num(pos++), opt(v.name),
+              opt(encode_options(v.options))});
       ids.push_back(v.id.value);
     }
     c->run(q_prune_variants, {p.id.value, pg::array_literal(ids)});
@@ -461,9 +488,28 @@ class pg_store final : public store {
     auto vs = c->run(q_get_variants, {id.value});
     for (int i = 0; i < vs.rows(); ++i) {
       p.variants.push_back(variant{variant_id{vs.text(i, 0)}, vs.text(i, 1), vs.integer(i, 2),
-                                   vs.integer(i, 3), vs.integer(i, 4)});
+                                   vs.integer(i, 3), vs.integer(i, 4), vs.text(i, 5),
+                                   decode_options(vs.text(i, 6))});
     }
     return p;
+  }
+
+  std::vector<product> list_products(const product_query& q) override {
+    std::vector<std::string> ids;
+    {
+      auto c = pool_.acquire();
+      std::optional<std::string> after_at, after_id;
+      if (q.after) {
+        after_at = num(q.after->created_at_ms);
+        after_id = q.after->id;
+      }
+      auto r = c->run(q_list_products, {q.name_contains, after_at, after_id, num(q.limit + 1)});
+      for (int i = 0; i < r.rows(); ++i) ids.push_back(r.text(i, 0));
+    }
+    std::vector<product> out;
+    for (const auto& id : ids)
+      if (auto p = get_product(product_id{id})) out.push_back(std::move(*p));
+    return out;
   }
 
   void create_session(const session& s, const idempotency_completion* completes) override {
@@ -521,7 +567,7 @@ class pg_store final : public store {
         } else if (!running) {
           out.outcome = idempotency_claim::state::replay;
           out.response = stored_response{static_cast<int>(get.integer(0, 2)), get.text(0, 3),
-                                         get.text(0, 4), get.text(0, 5)};
+                                         get.text(0, 4), get.text(0, 5), get.text(0, 10)};
         }
       }
       if (out.outcome != idempotency_claim::state::claimed) break;
@@ -549,7 +595,8 @@ class pg_store final : public store {
   static bool complete(pg::connection& c, const idempotency_completion& done) {
     const auto& r = done.response;
     return c.run(q_idem_complete,
-                 {done.scope, done.key, num(r.status), r.content_type, r.etag, r.body})
+                 {done.scope, done.key, num(r.status), r.content_type, r.etag, r.body,
+                  r.location})
                .affected() == 1;
   }
 
@@ -673,7 +720,7 @@ class pg_store final : public store {
   static void commit_batch(pg::connection& c, const std::vector<write_unit>& units,
                            const std::vector<std::size_t>& batched, std::vector<write_status>& out) {
     params id, user, sess, status, version, snapshot, created, updated;
-    params k_cart, k_scope, k_key, k_status, k_ct, k_etag, k_body;
+    params k_cart, k_scope, k_key, k_status, k_ct, k_etag, k_body, k_loc;
     params e_cart, e_type, e_payload;
     for (auto i : batched) {
       const auto& u = units[i];
@@ -700,6 +747,7 @@ class pg_store final : public store {
         k_ct.push_back(d.response.content_type);
         k_etag.push_back(d.response.etag);
         k_body.push_back(d.response.body);
+        k_loc.push_back(d.response.location);
       }
     }
     auto landed = c.run(q_commit_batch,
@@ -711,7 +759,7 @@ class pg_store final : public store {
                          pg::array_literal(k_status), pg::array_literal(k_ct),
                          pg::array_literal(k_etag), pg::array_literal(k_body),
                          pg::array_literal(e_cart), pg::array_literal(e_type),
-                         pg::array_literal(e_payload)});
+                         pg::array_literal(e_payload), pg::array_literal(k_loc)});
     std::set<std::string> ok;
     for (int r = 0; r < landed.rows(); ++r) ok.insert(landed.text(r, 0));
     for (auto i : batched)

@@ -67,6 +67,7 @@ std::optional<discount> decode_discount(const pricing_rule& r) {
     d.currency = text(o, "currency").value_or("");
   }
   d.automatic = boolean(o, "automatic").value_or(false);
+  d.name = text(o, "name").value_or("");
   d.priority = static_cast<std::int32_t>(integer(o, "priority", -1'000'000, 1'000'000).value_or(0));
   d.min_subtotal = integer(o, "minSubtotal", 0, max_amount).value_or(0);
   simdjson::dom::array ids;

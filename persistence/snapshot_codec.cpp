@@ -47,6 +47,19 @@ bool read_item(simdjson::ondemand::object obj, cart_item& it) {
     else if (key == "q") { ok = read(v, n); it.quantity = static_cast<std::int32_t>(n); }
     else if (key == "u") ok = read(v, it.unit_price);
     else if (key == "a") ok = read(v, it.added_at_ms);
+    else if (key == "vn") ok = read_string(v, it.variant_name);
+    else if (key == "o") {
+      simdjson::ondemand::object opts;
+      if (v.get_object().get(opts)) return false;
+      for (auto opt : opts) {
+        std::string_view k;
+        std::string value;
+        if (opt.unescaped_key().get(k)) return false;
+        simdjson::ondemand::value ov;
+        if (opt.value().get(ov) || !read_string(ov, value)) return false;
+        it.options.emplace_back(std::string(k), std::move(value));
+      }
+    }
     if (!ok) return false;
   }
   return true;
@@ -75,6 +88,7 @@ bool read_cart(simdjson::ondemand::object obj, cart& c) {
     else if (key == "version") ok = read(v, c.version);
     else if (key == "created") ok = read(v, c.created_at_ms);
     else if (key == "updated") ok = read(v, c.updated_at_ms);
+    else if (key == "mergedInto") ok = read_string(v, c.merged_into);
     else if (key == "codes") {
       simdjson::ondemand::array arr;
       if (v.get_array().get(arr)) return false;
@@ -117,6 +131,7 @@ std::string encode_snapshot(const cart& c) {
   w.Uint64(c.version);
   put(w, "created", c.created_at_ms);
   put(w, "updated", c.updated_at_ms);
+  if (!c.merged_into.empty()) put(w, "mergedInto", c.merged_into);
   w.Key("codes");
   w.StartArray();
   for (const auto& code : c.discount_codes) w.String(code.data(), static_cast<rapidjson::SizeType>(code.size()));
@@ -132,11 +147,49 @@ std::string encode_snapshot(const cart& c) {
     put(w, "q", static_cast<std::int64_t>(it.quantity));
     put(w, "u", it.unit_price);
     put(w, "a", it.added_at_ms);
+    if (!it.variant_name.empty()) put(w, "vn", it.variant_name);
+    if (!it.options.empty()) {
+      w.Key("o");
+      w.StartObject();
+      for (const auto& [k, v] : it.options) put(w, k.c_str(), v);
+      w.EndObject();
+    }
     w.EndObject();
   }
   w.EndArray();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string encode_options(const variant_options& o) {
+  if (o.empty()) return "";
+  rapidjson::StringBuffer buf;
+  writer w(buf);
+  w.StartObject();
+  for (const auto& [k, v] : o) {
+    w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+variant_options decode_options(std::string_view json) {
+  variant_options out;
+  if (json.empty()) return out;
+  thread_local simdjson::ondemand::parser parser;
+  simdjson::padded_string padded(json);
+  simdjson::ondemand::document doc;
+  if (parser.iterate(padded).get(doc)) return {};
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj)) return {};
+  for (auto field : obj) {
+    std::string_view k;
+    std::string_view v;
+    if (field.unescaped_key().get(k) || field.value().get_string().get(v)) return {};
+    out.emplace_back(std::string(k), std::string(v));
+  }
+  return out;
 }
 
 std::string encode_event(const std::string& type, const cart& after, const cart_item* line,

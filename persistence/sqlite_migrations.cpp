@@ -76,6 +76,14 @@ CREATE TABLE payment_ledger (
 CREATE INDEX payment_ledger_by_reference ON payment_ledger (reference);
 CREATE TABLE payment_events (id TEXT PRIMARY KEY, received_at INTEGER NOT NULL);
 )sql"},
+      {7, R"sql(
+ALTER TABLE variants ADD COLUMN name TEXT;
+ALTER TABLE variants ADD COLUMN options TEXT;
+ALTER TABLE idempotency_keys ADD COLUMN location TEXT;
+CREATE INDEX products_newest ON products (created_at DESC, id DESC) WHERE active = 1;
+CREATE INDEX carts_by_user_newest ON carts (user_id, created_at DESC, id DESC)
+  WHERE user_id IS NOT NULL;
+)sql"},
   };
   return all;
 }

@@ -32,7 +32,13 @@ constexpr const char* k_update_cart =
     " WHERE id = ?1 AND version = ?9";
 constexpr const char* k_list_carts =
     "SELECT snapshot FROM carts WHERE (user_id = ?1 OR session_id = ?2) AND status <> 'deleted'"
-    " ORDER BY status <> 'active', updated_at DESC LIMIT 200";
+    " AND (?3 IS NULL OR (status <> 'active') > ?3 OR ((status <> 'active') = ?3"
+    " AND (created_at < ?4 OR (created_at = ?4 AND id < ?5))))"
+    " ORDER BY status <> 'active', created_at DESC, id DESC LIMIT ?6";
+constexpr const char* k_list_products =
+    "SELECT id FROM products WHERE active = 1 AND (?1 = '' OR instr(lower(name), lower(?1)) > 0)"
+    " AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id < ?3))"
+    " ORDER BY created_at DESC, id DESC LIMIT ?4";
 
 constexpr const char* k_product_exists = "SELECT 1 FROM products WHERE id = ?1";
 constexpr const char* k_upsert_product =
@@ -40,17 +46,17 @@ constexpr const char* k_upsert_product =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
     " currency = excluded.currency, active = excluded.active, updated_at = excluded.updated_at";
 constexpr const char* k_upsert_variant =
-    "INSERT INTO variants (product_id, id, sku, price, on_hand, position)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (product_id, id) DO UPDATE SET"
+    "INSERT INTO variants (product_id, id, sku, price, on_hand, position, name, options)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (product_id, id) DO UPDATE SET"
     " sku = excluded.sku, price = excluded.price, on_hand = excluded.on_hand,"
-    " position = excluded.position";
+    " position = excluded.position, name = excluded.name, options = excluded.options";
 constexpr const char* k_prune_variants =
     "DELETE FROM variants WHERE product_id = ?1 AND reserved = 0"
     " AND id NOT IN (SELECT value FROM json_each(?2))";
 constexpr const char* k_get_product =
     "SELECT name, currency, active, created_at, updated_at FROM products WHERE id = ?1";
 constexpr const char* k_get_variants =
-    "SELECT id, sku, price, on_hand, reserved FROM variants WHERE product_id = ?1"
+    "SELECT id, sku, price, on_hand, reserved, name, options FROM variants WHERE product_id = ?1"
     " ORDER BY position";
 
 constexpr const char* k_insert_session =
@@ -68,7 +74,7 @@ constexpr const char* k_delete_session = "DELETE FROM sessions WHERE id = ?1";
 
 constexpr const char* k_idem_get =
     "SELECT fingerprint, state, status, content_type, etag, body, created_at, expires_at,"
-    " owner_node, owner_boot FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
+    " owner_node, owner_boot, location FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
 constexpr const char* k_idem_claim =
     "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at,"
     " owner_node, owner_boot) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7)"
@@ -78,7 +84,7 @@ constexpr const char* k_idem_claim =
     " owner_boot = excluded.owner_boot";
 constexpr const char* k_idem_complete =
     "UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4, etag = ?5,"
-    " body = ?6 WHERE scope = ?1 AND key = ?2 AND state = 'running'";
+    " body = ?6, location = ?7 WHERE scope = ?1 AND key = ?2 AND state = 'running'";
 constexpr const char* k_idem_release =
     "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND state <> 'done'";
 constexpr const char* k_outbox_insert =
@@ -274,10 +280,16 @@ class sqlite_store final : public store {
     return out;
   }
 
-  std::vector<cart> list_carts(const principal& owner) override {
+  std::vector<cart> list_carts(const principal& owner, int limit,
+                               const std::optional<page_key>& after) override {
     auto c = pool_.acquire();
     statement st(*c, k_list_carts);
     st.bind_opt(1, owner.user).bind_opt(2, owner.session);
+    if (after) {
+      st.bind(3, static_cast<std::int64_t>(after->group)).bind(4, after->created_at_ms);
+      st.bind(5, after->id);
+    }
+    st.bind(6, static_cast<std::int64_t>(limit + 1));
     std::vector<cart> out;
     while (st.step()) {
       if (auto decoded = decode_snapshot(st.text(0))) out.push_back(std::move(*decoded));
@@ -299,7 +311,8 @@ class sqlite_store final : public store {
     for (const auto& v : p.variants) {
       statement sv(*c, k_upsert_variant);
       sv.bind(1, p.id.value).bind(2, v.id.value).bind(3, v.sku).bind(4, v.price);
-      sv.bind(5, v.stock).bind(6, pos++).run();
+      sv.bind(5, v.stock).bind(6, pos++).bind_opt(7, v.name).bind_opt(8, encode_options(v.options));
+      sv.run();
       ids += (pos > 1 ? ",\"" : "\"") + v.id.value + "\"";  // ids are [A-Za-z0-9._-]
     }
     ids += "]";
@@ -324,10 +337,27 @@ class sqlite_store final : public store {
     statement vs(*c, k_get_variants);
     vs.bind(1, id.value);
     while (vs.step()) {
-      p.variants.push_back(
-          variant{variant_id{vs.text(0)}, vs.text(1), vs.integer(2), vs.integer(3), vs.integer(4)});
+      p.variants.push_back(variant{variant_id{vs.text(0)}, vs.text(1), vs.integer(2),
+                                   vs.integer(3), vs.integer(4), vs.text(5),
+                                   decode_options(vs.text(6))});
     }
     return p;
+  }
+
+  std::vector<product> list_products(const product_query& q) override {
+    std::vector<std::string> ids;
+    {
+      auto c = pool_.acquire();
+      statement st(*c, k_list_products);
+      st.bind(1, q.name_contains);
+      if (q.after) st.bind(2, q.after->created_at_ms).bind(3, q.after->id);
+      st.bind(4, static_cast<std::int64_t>(q.limit + 1));
+      while (st.step()) ids.push_back(st.text(0));
+    }
+    std::vector<product> out;
+    for (const auto& id : ids)
+      if (auto p = get_product(product_id{id})) out.push_back(std::move(*p));
+    return out;
   }
 
   void create_session(const session& s, const idempotency_completion* completes) override {
@@ -383,7 +413,7 @@ class sqlite_store final : public store {
         } else if (!running) {
           out.outcome = idempotency_claim::state::replay;
           out.response = stored_response{static_cast<int>(get.integer(2)), get.text(3),
-                                         get.text(4), get.text(5)};
+                                         get.text(4), get.text(5), get.text(10)};
         }
       }
     }
@@ -560,7 +590,7 @@ class sqlite_store final : public store {
     const auto& r = done.response;
     statement st(c, k_idem_complete);
     st.bind(1, done.scope).bind(2, done.key).bind(3, static_cast<std::int64_t>(r.status));
-    st.bind(4, r.content_type).bind(5, r.etag).bind(6, r.body).run();
+    st.bind(4, r.content_type).bind(5, r.etag).bind(6, r.body).bind(7, r.location).run();
     return st.changes() == 1;
   }
 

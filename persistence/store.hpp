@@ -35,6 +35,22 @@ struct stored_response {
   std::string content_type;
   std::string etag;
   std::string body;
+  std::string location;  ///< the Location of a 201; empty: none
+};
+
+/// Where a keyset-paged list (newest first) goes on: after this row.
+struct page_key {
+  int group = 0;  ///< carts: 0 active, 1 any other status (active carts come first)
+  std::int64_t created_at_ms = 0;
+  std::string id;
+};
+
+/// Active products, newest first, whose name contains `name_contains` (any case; ASCII case
+/// folding on SQLite).
+struct product_query {
+  std::string name_contains;
+  int limit = 20;
+  std::optional<page_key> after;
 };
 
 /// The answer of an Idempotency-Key request, stored by the same transaction as the change it
@@ -126,12 +142,16 @@ class store {
   virtual std::optional<cart> load_cart(const cart_id& id) = 0;
   /// All units in one transaction; a unit whose version condition fails is rolled back alone.
   virtual std::vector<write_status> commit(const std::vector<write_unit>& units) = 0;
-  /// The carts of a user or a session (not deleted), active first, newest change first.
-  virtual std::vector<cart> list_carts(const principal& owner) = 0;
+  /// The carts of a user or a session (not deleted): active first, each group newest first,
+  /// at most `limit + 1` (one more than a page: the caller knows there is a next page).
+  virtual std::vector<cart> list_carts(const principal& owner, int limit,
+                                       const std::optional<page_key>& after) = 0;
 
   /// Inserts or replaces a product and its variants (keeping reservations); true when new.
   virtual bool upsert_product(const product& p) = 0;
   virtual std::optional<product> get_product(const product_id& id) = 0;
+  /// At most `q.limit + 1` products (see list_carts), with their variants.
+  virtual std::vector<product> list_products(const product_query& q) = 0;
 
   /// Inserts a session; with `completes`, the Idempotency-Key answer of the request commits with
   /// it (a crash can never leave the session without it, so a retry cannot make a second).

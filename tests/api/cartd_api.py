@@ -16,6 +16,8 @@ import time
 import unittest
 import uuid
 
+import openapi_check
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("CARTD_BIN", os.path.join(ROOT, "build", "cartd"))
 SECRET = "test-secret-0123456789"
@@ -88,8 +90,8 @@ class Server:
 
     def start(self, attempts=3):
         self.log = open(os.path.join(self.dir, "cartd.log"), "ab")
-        self.proc = subprocess.Popen([BIN, "serve"], env=self.env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([BIN, "serve"], env=self.env, cwd=self.work_dir(),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -109,6 +111,10 @@ class Server:
                 pass
             time.sleep(0.05)
         raise RuntimeError("cartd did not become healthy:\n" + self.read_log())
+
+    def work_dir(self):
+        """The directory cartd runs in (None: the test's own)."""
+        return None
 
     def read_log(self):
         with open(os.path.join(self.dir, "cartd.log"), "rb") as f:
@@ -163,6 +169,8 @@ class Client:
                 if attempt:
                     raise
         headers_out = {k.lower(): v for k, v in resp.getheaders()}
+        # Every answer must be one http/openapi.json describes (CARTD_API_SCHEMA_CHECK=0: off).
+        openapi_check.enforce(method, url, resp.status, headers_out, payload)
         parsed = None
         if payload and "json" in headers_out.get("content-type", ""):
             parsed = json.loads(payload)

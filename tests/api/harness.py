@@ -33,6 +33,8 @@ import time
 import unittest
 import uuid
 
+import openapi_check  # the response hook in Client.request: alongside in tests/api
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("CARTD_BIN", os.path.join(ROOT, "build", "cartd"))
 SECRET = "test-secret-0123456789"
@@ -178,6 +180,8 @@ class Client:
         for k, v in resp.getheaders():
             k = k.lower()
             out_headers[k] = (out_headers[k] + ", " + v) if k in out_headers else v
+        # Every answer must be one http/openapi.json describes (CARTD_API_SCHEMA_CHECK=0: off).
+        openapi_check.enforce(method, url, resp.status, out_headers, payload)
         parsed = None
         if payload and "json" in out_headers.get("content-type", ""):
             try:

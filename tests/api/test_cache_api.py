@@ -58,7 +58,7 @@ class CacheTest(unittest.TestCase):
 
     def test_pricing_rules_are_read_through_redis_and_retired_by_admin_writes(self):
         with two_nodes(self) as (a, b, redis):
-            self.assertEqual(a.put("/admin/tax-rates/US-NY", {"rate": "8.875"}, headers=ADMIN)[0], 200)
+            self.assertEqual(a.put("/admin/tax-rates/US-NY", {"rate": "8.875"}, headers=ADMIN)[0], 201)  # v1.1: created
             # Node b's pricing book reads the rules each second, through Redis.
             deadline = time.time() + 10
             while time.time() < deadline and not redis.cli("GET", "cartd:pricing:tax").strip():

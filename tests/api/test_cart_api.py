@@ -11,7 +11,8 @@ class CatalogTest(ServerTest):
         body = {"name": "Mug", "currency": "EUR", "variants": [{"id": "v1", "sku": "M1", "price": 1250, "stock": 4}]}
         st, _, p, raw = self.c.put("/admin/products/" + pid, body, headers=ADMIN)
         self.assertEqual(st, 201, raw)
-        self.assertEqual(p["variants"][0], {"id": "v1", "sku": "M1", "price": 1250, "stock": 4, "available": 4})
+        self.assertEqual(p["variants"][0], {"id": "v1", "sku": "M1", "price": 1250, "stock": 4, "available": 4,
+                                             "name": None, "options": {}})
         body["variants"][0]["price"] = 1300
         st, _, p, _ = self.c.put("/admin/products/" + pid, body, headers=ADMIN)
         self.assertEqual(st, 200)

@@ -201,7 +201,7 @@ class SessionCreateTest(CheckoutTest):
 
     def test_totals_are_those_of_the_cart(self):
         u = new_user()
-        self.assertEqual(self.c.put("/admin/tax-rates/US-NY", {"rate": "8.875"}, headers=ADMIN)[0], 200)
+        self.assertEqual(self.c.put("/admin/tax-rates/US-NY", {"rate": "8.875"}, headers=ADMIN)[0], 201)  # created
         pid = self.product(price=1234)
         cart = new_cart(self.c, u, {"region": "US-NY"})
         self.add(u, cart["id"], pid, 3)
@@ -214,7 +214,7 @@ class SessionCreateTest(CheckoutTest):
         u = new_user()
         ship = "ship-" + uuid.uuid4().hex[:8]
         st, _, _, raw = self.c.put("/admin/shipping-methods/" + ship, {"name": "Courier", "price": 700}, headers=ADMIN)
-        self.assertEqual(st, 200, raw)
+        self.assertEqual(st, 201, raw)  # v1.1: created
         cart = self.cart_with(u, self.product(price=1000))
         address = dict(ADDRESS, line2="Apt 4", region="US-IL")
         s = self.session(u, cart["id"], shippingAddress=address, billingAddress=BILLING,
@@ -445,10 +445,10 @@ class ProcessTest(CheckoutTest):
         code = "TEN" + uuid.uuid4().hex[:8].upper()
         st, _, _, raw = self.c.post("/admin/discounts", {"code": code, "type": "percentage", "value": 10}, headers=ADMIN)
         self.assertEqual(st, 201, raw)
-        self.assertEqual(self.c.put("/admin/tax-rates/US-WA", {"rate": "6.5"}, headers=ADMIN)[0], 200)
+        self.assertEqual(self.c.put("/admin/tax-rates/US-WA", {"rate": "6.5"}, headers=ADMIN)[0], 201)  # created
         ship = "ship-" + uuid.uuid4().hex[:8]
         self.assertEqual(self.c.put("/admin/shipping-methods/" + ship, {"name": "Post", "price": 450},
-                                    headers=ADMIN)[0], 200)
+                                    headers=ADMIN)[0], 201)
         pid = self.product(price=1999)
         cart = new_cart(self.c, u, {"region": "US-WA"})
         self.add(u, cart["id"], pid, 3)

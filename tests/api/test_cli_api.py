@@ -26,7 +26,7 @@ class CliTest(unittest.TestCase):
         env = {"CARTD_STORE_URL": "sqlite://%s/c.db" % d}
         first = run("migrate", env=env)
         self.assertEqual(first.returncode, 0, first.stderr)
-        self.assertIn("6 migration(s) applied", first.stdout)
+        self.assertIn("7 migration(s) applied", first.stdout)
         second = run("migrate", env=env)
         self.assertIn("0 migration(s) applied", second.stdout)
         db = sqlite3.connect(os.path.join(d, "c.db"))
@@ -76,17 +76,25 @@ class CliTest(unittest.TestCase):
         finally:
             self.assertEqual(srv.stop(), 0)
 
-    def test_without_a_secret_one_is_made_and_kept_in_the_data_directory(self):
+    def test_without_a_secret_it_refuses_and_uses_the_kept_one_once_there(self):
+        # cartd serve makes and keeps the secret; cartd token never makes one (its tokens
+        # would be refused by a server with another secret).
         d = tempfile.mkdtemp()
-        env = {"CARTD_STORE_URL": "sqlite://%s/c.db" % d, "CARTD_AUTH_JWT_SECRET": ""}
         env_clean = dict(os.environ)
         env_clean.pop("CARTD_AUTH_JWT_SECRET", None)
         env_clean.update({"CARTD_STORE_URL": "sqlite://%s/c.db" % d})
-        t1 = subprocess.run([BIN, "token", "--sub", "a"], capture_output=True, text=True, env=env_clean).stdout
-        self.assertTrue(os.path.exists(os.path.join(d, "jwt_secret")))
-        self.assertEqual(oct(os.stat(os.path.join(d, "jwt_secret")).st_mode & 0o777), "0o600")
-        t2 = subprocess.run([BIN, "token", "--sub", "a"], capture_output=True, text=True, env=env_clean).stdout
-        self.assertEqual(t1.split(".")[0], t2.split(".")[0])
+        out = subprocess.run([BIN, "token", "--sub", "a"], capture_output=True, text=True, env=env_clean)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn(os.path.join(d, "jwt_secret"), out.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "jwt_secret")))
+        with open(os.path.join(d, "jwt_secret"), "w") as f:
+            f.write("kept-secret-0123456789abcdef\n")
+        t1 = subprocess.run([BIN, "token", "--sub", "a"], capture_output=True, text=True, env=env_clean)
+        self.assertEqual(t1.returncode, 0, t1.stderr)
+        head, payload, sig = t1.stdout.strip().split(".")
+        import base64, hashlib, hmac
+        want = hmac.new(b"kept-secret-0123456789abcdef", (head + "." + payload).encode(), hashlib.sha256).digest()
+        self.assertEqual(base64.urlsafe_b64encode(want).rstrip(b"=").decode(), sig)
 
 
 if __name__ == "__main__":

@@ -203,9 +203,9 @@ class AddItemErrorsTest(ItemTestBase):
                                    400, "invalid_json")
         self.assertUnchanged()
 
-    def test_product_in_another_currency_is_409_conflict(self):
+    def test_product_in_another_currency_is_409_currency_mismatch(self):
         p = self.product(VARIANTS, currency="EUR")["id"]
-        self.assertProblem(self.add_("v-red", 1, product=p), 409, "conflict")
+        self.assertProblem(self.add_("v-red", 1, product=p), 409, "currency_mismatch")  # v1.1 (was conflict)
         self.assertUnchanged()
 
     def test_unknown_cart_is_404(self):

@@ -7,13 +7,15 @@ from cartd_api import ADMIN, ServerTest, new_user
 class TaxRateTest(ServerTest):
     def test_put_list_change_and_delete(self):
         st, _, body, raw = self.c.put("/admin/tax-rates/US-CA", {"rate": "8.875"}, headers=ADMIN)
-        self.assertEqual((st, body), (200, {"region": "US-CA", "rate": "8.875", "inclusive": False}), raw)
-        self.c.put("/admin/tax-rates/DE", {"rate": "19.0", "inclusive": True}, headers=ADMIN)
+        # v1.1: a PUT that creates the rate answers 201, one that replaces it 200.
+        self.assertEqual((st, body), (201, {"region": "US-CA", "rate": "8.875", "inclusive": False}), raw)
+        self.assertEqual(self.c.put("/admin/tax-rates/DE", {"rate": "19.0", "inclusive": True}, headers=ADMIN)[0], 201)
         st, _, lst, _ = self.c.get("/pricing/tax-rates")
         self.assertEqual(st, 200)
         self.assertEqual(lst["items"], [{"region": "US-CA", "rate": "8.875", "inclusive": False},
                                         {"region": "DE", "rate": "19", "inclusive": True}])
-        self.c.put("/admin/tax-rates/US-CA", {"rate": "9.25"}, headers=ADMIN)
+        st, _, body, raw = self.c.put("/admin/tax-rates/US-CA", {"rate": "9.25"}, headers=ADMIN)
+        self.assertEqual((st, body), (200, {"region": "US-CA", "rate": "9.25", "inclusive": False}), raw)
         self.assertEqual(self.c.get("/pricing/tax-rates")[2]["items"][0]["rate"], "9.25")
         self.assertEqual(self.c.delete("/admin/tax-rates/DE", headers=ADMIN)[0], 204)
         self.assertProblem(self.c.delete("/admin/tax-rates/DE", headers=ADMIN), 404, "not_found")
@@ -37,14 +39,17 @@ class TaxRateTest(ServerTest):
 class ShippingMethodTest(ServerTest):
     def test_put_list_change_and_retire(self):
         st, _, body, raw = self.c.put("/admin/shipping-methods/std", {"name": "Standard", "price": 499, "freeOver": 5000}, headers=ADMIN)
-        self.assertEqual((st, body), (200, {"id": "std", "name": "Standard", "price": 499, "freeOver": 5000,
+        # v1.1: a PUT that creates the method answers 201, one that replaces it 200.
+        self.assertEqual((st, body), (201, {"id": "std", "name": "Standard", "price": 499, "freeOver": 5000,
                                             "currency": None}), raw)
-        self.c.put("/admin/shipping-methods/express", {"name": "Express", "price": 1299}, headers=ADMIN)
+        self.assertEqual(self.c.put("/admin/shipping-methods/express", {"name": "Express", "price": 1299}, headers=ADMIN)[0], 201)
         st, _, lst, _ = self.c.get("/checkout/shipping-methods")
         self.assertEqual(st, 200)
         self.assertEqual([m["id"] for m in lst["items"]], ["std", "express"])
         self.assertIsNone(lst["items"][1]["freeOver"])
-        self.c.put("/admin/shipping-methods/std", {"name": "Standard", "price": 599}, headers=ADMIN)
+        st, _, body, raw = self.c.put("/admin/shipping-methods/std", {"name": "Standard", "price": 599}, headers=ADMIN)
+        self.assertEqual((st, body), (200, {"id": "std", "name": "Standard", "price": 599, "freeOver": None,
+                                            "currency": None}), raw)
         self.assertEqual(self.c.get("/checkout/shipping-methods")[2]["items"][0]["price"], 599)
         self.assertEqual(self.c.delete("/admin/shipping-methods/express", headers=ADMIN)[0], 204)
         self.assertEqual([m["id"] for m in self.c.get("/checkout/shipping-methods")[2]["items"]], ["std"])
@@ -91,15 +96,19 @@ class QuoteTest(ServerTest):
         self.assertEqual(t["taxTotal"], sum(l["tax"] for l in t["lines"]))
         self.assertEqual(t["shippingTotal"], 499)
         self.assertEqual(t["total"], 2998 - t["discountTotal"] + t["taxTotal"] + 499)
-        self.assertEqual(t["appliedDiscounts"][-1], {"id": d["id"], "code": code, "amount": 500})
+        self.assertEqual(t["appliedDiscounts"][-1], {"id": d["id"], "code": code, "name": None, "type": "fixed",
+                                                     "amount": 500})
 
     def test_bad_codes_and_inputs(self):
-        self.assertProblem(self.quote(discountCodes=["NOPE"]), 422, "invalid_discount_code")
+        prob = self.assertProblem(self.quote(discountCodes=["NOPE"]), 422, "invalid_discount_code")
+        self.assertEqual([(e["field"], e["reason"]) for e in prob["errors"]], [("discountCodes[0]", "unknown")], prob)
         st, _, d, _ = self.c.post("/admin/discounts", {"code": "OLDONE", "type": "percentage", "value": "10",
                                                          "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2020-02-01T00:00:00Z"}, headers=ADMIN)
         self.assertEqual(st, 201)
         prob = self.assertProblem(self.quote(discountCodes=["oldone"]), 422, "invalid_discount_code")
-        self.assertIn("not valid at this time", prob["detail"])
+        self.assertIn("the code has expired", prob["detail"])
+        self.assertEqual([(e["field"], e["reason"]) for e in prob["errors"]], [("discountCodes[0]", "expired")], prob)
+        self.assertTrue(all(isinstance(e["message"], str) and e["message"] for e in prob["errors"]), prob)
         self.assertProblem(self.quote(shippingMethod="teleport"), 400, "validation_failed")
         self.assertProblem(self.c.post("/pricing/calculate", {"currency": "USD", "items": [{"productId": "nope", "variantId": "v", "quantity": 1}]}), 422, "unknown_product")
         self.assertProblem(self.c.post("/pricing/calculate", {"currency": "USD", "items": []}), 400, "validation_failed")

@@ -176,7 +176,7 @@ class RandomCartsTest(ServerTest):
         cls.taxes = {}  # region -> (rate as the server formats it, inclusive)
         for region, rate, inclusive in (("US-NY", "8.875", False), ("US-CA", "7.25", False), ("DE", "19", True)):
             resp = c.put("/admin/tax-rates/" + region, {"rate": rate, "inclusive": inclusive}, headers=ADMIN)
-            if resp[0] != 200:
+            if resp[0] != 201:  # v1.1: created
                 cls.fail_setup("tax rate " + region, resp)
             cls.taxes[region] = (resp[2]["rate"], inclusive)
         cls.regions = [None, "US-NY", "US-CA", "DE", "US-TX"]  # US-TX: no rate
@@ -187,7 +187,7 @@ class RandomCartsTest(ServerTest):
             if free_over is not None:
                 body["freeOver"] = free_over
             resp = c.put("/admin/shipping-methods/" + mid, body, headers=ADMIN)
-            if resp[0] != 200:
+            if resp[0] != 201:  # v1.1: created
                 cls.fail_setup("shipping " + mid, resp)
 
         specs = [
@@ -712,20 +712,27 @@ class DiscountAdminTest(DiscountHelpers, ServerTest):
         self.assertEqual((body["totals"]["discountTotal"], body["totals"]["total"]), (0, 10000))
         st, _, t, raw = self.c.get("/cart/%s/totals" % cart, headers=user)
         self.assertEqual((st, t["discountTotal"], t["appliedDiscounts"]), (200, 0, []), raw)
-        self.assertProblem(self.c.patch("/cart/" + cart, {"discountCodes": [code]}, headers=user), 422,
-                           "invalid_discount_code")
+        self.assertEqual([(s["code"].lower(), s["applies"], s["reason"]) for s in body["codeStatus"]],
+                         [(code.lower(), False, "inactive")])
+        # v1.1: a PATCH repeating a code the cart holds is never refused: kept, reported inactive.
+        st, _, body, raw = self.c.patch("/cart/" + cart, {"discountCodes": [code]}, headers=user)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual([c.lower() for c in body["discountCodes"]], [code.lower()], raw)
+        self.assertEqual([(s["code"].lower(), s["applies"], s["reason"]) for s in body["codeStatus"]],
+                         [(code.lower(), False, "inactive")], raw)
+        self.assertEqual((body["totals"]["discountTotal"], body["totals"]["appliedDiscounts"]), (0, []), raw)
+        # A cart that does not hold it: refused with reason inactive.
         _, other_user, other = self.cart_with()
-        self.assertProblem(self.c.patch("/cart/" + other, {"discountCodes": [code]}, headers=other_user), 422,
-                           "invalid_discount_code")
-        # Quotes: the automatic one is gone; the retired code is refused or takes nothing.
+        prob = self.assertProblem(self.c.patch("/cart/" + other, {"discountCodes": [code]}, headers=other_user), 422,
+                                  "invalid_discount_code")
+        self.assertEqual([(e["field"], e["reason"]) for e in prob["errors"]], [("discountCodes[0]", "inactive")], prob)
+        # Quotes: the automatic one is gone; the retired code is refused (v1.1: reason inactive).
         items = [{"productId": pid, "variantId": "v", "quantity": 1}]
         st, _, q, raw = self.c.post("/pricing/calculate", {"currency": "USD", "items": items})
         self.assertEqual((st, q["discountTotal"], q["appliedDiscounts"]), (200, 0, []), raw)
         resp = self.c.post("/pricing/calculate", {"currency": "USD", "items": items, "discountCodes": [code]})
-        if resp[0] == 200:
-            self.assertEqual((resp[2]["discountTotal"], resp[2]["appliedDiscounts"]), (0, []), resp[3])
-        else:
-            self.assertProblem(resp, 422, "invalid_discount_code")
+        prob = self.assertProblem(resp, 422, "invalid_discount_code")
+        self.assertEqual([(e["field"], e["reason"]) for e in prob["errors"]], [("discountCodes[0]", "inactive")], prob)
 
         # Deleting again is fine; the discount stays as it is.
         self.assertEqual(self.c.delete("/admin/discounts/" + auto["id"], headers=ADMIN)[0], 204)
@@ -1040,9 +1047,9 @@ class CartAndQuoteEdgesTest(DiscountHelpers, ServerTest):
     def test_null_clears_the_region_the_shipping_method_and_the_metadata(self):
         sid = "ship-" + uuid.uuid4().hex[:8]
         region = "FR-" + uuid.uuid4().hex[:3].upper()
-        self.assertEqual(self.c.put("/admin/tax-rates/" + region, {"rate": "12.5"}, headers=ADMIN)[0], 200)
+        self.assertEqual(self.c.put("/admin/tax-rates/" + region, {"rate": "12.5"}, headers=ADMIN)[0], 201)
         self.assertEqual(self.c.put("/admin/shipping-methods/" + sid, {"name": "Exp", "price": 1500},
-                                    headers=ADMIN)[0], 200)
+                                    headers=ADMIN)[0], 201)
         _, user, cart = self.cart_with(price=1000)
         st, _, body, raw = self.c.patch("/cart/" + cart, {"region": region, "shippingMethod": sid,
                                                           "metadata": {"a": 1}}, headers=user)
@@ -1092,7 +1099,7 @@ class CartAndQuoteEdgesTest(DiscountHelpers, ServerTest):
         sid = "eur-" + uuid.uuid4().hex[:8]
         st, _, m, raw = self.c.put("/admin/shipping-methods/" + sid, {"name": "EU", "price": 599, "currency": "EUR"},
                                    headers=ADMIN)
-        self.assertEqual((st, m["currency"]), (200, "EUR"), raw)
+        self.assertEqual((st, m["currency"]), (201, "EUR"), raw)
         self.assertProblem(self.c.put("/admin/shipping-methods/" + sid, {"name": "EU", "price": 599, "currency": "eur"},
                                       headers=ADMIN), 400, "validation_failed")
         _, user, cart = self.cart_with()  # a USD cart

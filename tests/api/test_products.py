@@ -24,7 +24,9 @@ def body(name="Tee", currency="USD", active=True, variants=None):
 
 class ProductUpsertTest(ApiTest):
     def assertProduct(self, prod, product_id, b):
-        want_variants = [dict(v, available=v["stock"]) for v in b["variants"]]
+        # v1.1: a variant also carries its name (null when none) and options ({} when none).
+        want_variants = [dict(v, available=v["stock"], name=v.get("name"), options=v.get("options", {}))
+                         for v in b["variants"]]
         got = {k: prod.get(k) for k in ("id", "name", "currency", "active")}
         self.assertEqual(got, {"id": product_id, "name": b["name"], "currency": b["currency"],
                                "active": b.get("active", True)}, "product fields")

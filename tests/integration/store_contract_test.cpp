@@ -109,7 +109,7 @@ TEST_P(store_contract, lists_an_owners_carts_active_first_without_deleted) {
   auto x = sample_cart("l-x", "dave");
   db->commit({write_unit{{cart_write{b, 0}}}, write_unit{{cart_write{a, 0}}},
               write_unit{{cart_write{d, 0}}}, write_unit{{cart_write{x, 0}}}});
-  auto list = db->list_carts(principal{"carol", "", false});
+  auto list = db->list_carts(principal{"carol", "", false}, 200, std::nullopt);
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].id.value, "l-a");
   EXPECT_EQ(list[1].id.value, "l-b");
@@ -527,7 +527,7 @@ TEST_P(store_contract, concurrent_commits_from_threads_all_land) {
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_EQ(db->list_carts(principal{"eve", "", false}).size(), 100u);
+  EXPECT_EQ(db->list_carts(principal{"eve", "", false}, 200, std::nullopt).size(), 100u);
 }
 
 /// A new PostgreSQL database for each test (ctest runs tests in parallel processes).

@@ -72,7 +72,8 @@ TEST(cart, refuses_inactive_products_and_foreign_currencies) {
             error_code::unknown_product);
   auto euro = offer("red", 1999);
   euro.currency = "EUR";
-  EXPECT_EQ(add_item(fresh(), euro, 1, {}, item_id{"x"}, t0).error().code, error_code::conflict);
+  EXPECT_EQ(add_item(fresh(), euro, 1, {}, item_id{"x"}, t0).error().code,
+            error_code::currency_mismatch);
 }
 
 TEST(cart, quantity_zero_removes_the_line) {
@@ -104,9 +105,9 @@ TEST(cart, if_match_must_equal_the_version) {
 }
 
 TEST(cart, discount_codes_are_checked_and_kept_once_each) {
-  code_check only_save10 = [](const std::string& code, const cart&) -> std::optional<std::string> {
+  code_check only_save10 = [](const std::string& code, const cart&) -> std::optional<code_problem> {
     if (code == "SAVE10" || code == "save10") return std::nullopt;
-    return "unknown discount code " + code;
+    return code_problem{"unknown", "unknown discount code " + code};
   };
   shipping_check none = [](const std::string& id, const cart&) -> std::optional<std::string> {
     return "no shipping method " + id;
@@ -117,6 +118,9 @@ TEST(cart, discount_codes_are_checked_and_kept_once_each) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, error_code::invalid_discount_code);
   EXPECT_NE(refused.error().detail.find("NOPE"), std::string::npos);
+  ASSERT_EQ(refused.error().errors.size(), 1u);
+  EXPECT_EQ(refused.error().errors[0].field, "discountCodes[0]");
+  EXPECT_EQ(refused.error().errors[0].reason, "unknown");
   p.discount_codes = std::vector<std::string>{"SAVE10", "save10"};
   auto kept = patch_cart(fresh(), p, only_save10, none, t0);
   ASSERT_TRUE(kept.ok());
@@ -124,6 +128,57 @@ TEST(cart, discount_codes_are_checked_and_kept_once_each) {
   cart_patch ship;
   ship.shipping_method = "teleport";
   EXPECT_EQ(patch_cart(fresh(), ship, only_save10, none, t0).error().code, error_code::validation_failed);
+  // A code the cart holds is kept when a PATCH repeats it, whatever it does now; a repeat
+  // of what the cart holds changes nothing (same version).
+  auto holding = fresh();
+  holding.discount_codes = {"OLD"};
+  cart_patch repeat;
+  repeat.discount_codes = std::vector<std::string>{"old"};
+  auto same = patch_cart(holding, repeat, only_save10, none, t0 + 1);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->discount_codes, std::vector<std::string>{"old"});
+  repeat.discount_codes = std::vector<std::string>{"OLD"};
+  auto unchanged = patch_cart(holding, repeat, only_save10, none, t0 + 1);
+  ASSERT_TRUE(unchanged.ok());
+  EXPECT_EQ(unchanged->version, holding.version);
+  // Every refused code is named, with its index.
+  repeat.discount_codes = std::vector<std::string>{"OLD", "X", "SAVE10", "Y"};
+  auto two = patch_cart(holding, repeat, only_save10, none, t0 + 1);
+  ASSERT_FALSE(two.ok());
+  ASSERT_EQ(two.error().errors.size(), 2u);
+  EXPECT_EQ(two.error().errors[0].field, "discountCodes[1]");
+  EXPECT_EQ(two.error().errors[1].field, "discountCodes[3]");
+}
+
+TEST(cart, lowering_a_line_is_never_refused_for_stock_and_the_same_quantity_changes_nothing) {
+  auto c = with_line("red", 5);
+  auto line = c.items[0].id;
+  auto scarce = offer("red", 2500, 1);  // price changed, 1 left
+  auto lowered = set_item_quantity(c, line, 4, scarce, {}, t0 + 1);
+  ASSERT_TRUE(lowered.ok());
+  EXPECT_EQ(lowered->items[0].quantity, 4);
+  auto raised = set_item_quantity(*lowered, line, 5, scarce, {}, t0 + 2);
+  ASSERT_FALSE(raised.ok());
+  EXPECT_EQ(raised.error().code, error_code::insufficient_stock);
+  ASSERT_EQ(raised.error().shortfalls.size(), 1u);
+  EXPECT_EQ(raised.error().shortfalls[0].requested, 5);
+  EXPECT_EQ(raised.error().shortfalls[0].available, 1);
+  auto same = set_item_quantity(c, line, 5, scarce, {}, t0 + 3);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->version, c.version);
+  EXPECT_EQ(same->items[0].unit_price, c.items[0].unit_price);
+}
+
+TEST(cart, line_states_tell_price_changes_and_unavailable_lines) {
+  auto c = with_line("red", 1, 1999);
+  EXPECT_EQ(state_of(c.items[0], offer("red", 1999)).status, line_status::ok);
+  auto changed = state_of(c.items[0], offer("red", 2100));
+  EXPECT_EQ(changed.status, line_status::price_changed);
+  EXPECT_EQ(changed.current_price, 2100);
+  EXPECT_EQ(state_of(c.items[0], std::nullopt).status, line_status::unavailable);
+  auto inactive = offer("red", 1999);
+  inactive.active = false;
+  EXPECT_EQ(state_of(c.items[0], inactive).status, line_status::unavailable);
 }
 
 struct merge_case {
@@ -144,7 +199,10 @@ TEST(cart, merge_strategies_combine_matching_lines) {
     auto source = new_cart(cart_id{"c2"}, principal{"", "s1", false}, "USD", "", t0);
     source = *add_item(source, offer("red", 1999, 10000), mc.source_qty, {}, item_id{"s-red"}, t0);
     source = *add_item(source, offer("blue", 500), 1, {}, item_id{"s-blue"}, t0);
-    auto r = merge_carts(target, source, mc.strategy, cart_limits{}, t0 + 5);
+    code_check any = [](const std::string&, const cart&) -> std::optional<code_problem> {
+      return std::nullopt;
+    };
+    auto r = merge_carts(target, source, mc.strategy, cart_limits{}, any, t0 + 5);
     ASSERT_TRUE(r.ok());
     ASSERT_EQ(r->target.items.size(), 2u);
     EXPECT_EQ(r->target.items[0].quantity, mc.want);
@@ -159,9 +217,34 @@ TEST(cart, merging_a_cart_that_is_not_active_is_refused) {
   auto source = fresh();
   source.id = cart_id{"c2"};
   source.status = cart_status::checked_out;
-  auto r = merge_carts(with_line("red", 1), source, merge_strategy::sum, {}, t0);
+  code_check any = [](const std::string&, const cart&) -> std::optional<code_problem> {
+    return std::nullopt;
+  };
+  auto r = merge_carts(with_line("red", 1), source, merge_strategy::sum, {}, any, t0);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, error_code::cart_not_active);
+}
+
+TEST(cart, a_merge_keeps_the_targets_settings_and_adds_codes_that_apply) {
+  code_check only_good = [](const std::string& code, const cart&) -> std::optional<code_problem> {
+    if (code == "GOOD") return std::nullopt;
+    return code_problem{"expired", "expired"};
+  };
+  auto target = with_line("red", 1);
+  auto source = new_cart(cart_id{"c2"}, principal{"", "s1", false}, "USD", "US-CA", t0);
+  source.shipping_method = "std";
+  source.discount_codes = {"GOOD", "STALE"};
+  auto r = merge_carts(target, source, merge_strategy::sum, {}, only_good, t0 + 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->target.region, "US-CA");  // the target had none
+  EXPECT_EQ(r->target.shipping_method, "std");
+  EXPECT_EQ(r->target.discount_codes, std::vector<std::string>{"GOOD"});
+  EXPECT_EQ(r->source.merged_into, target.id.value);
+  auto eur = new_cart(cart_id{"c3"}, principal{"", "s1", false}, "EUR", "", t0);
+  EXPECT_EQ(merge_carts(target, eur, merge_strategy::sum, {}, only_good, t0).error().code,
+            error_code::currency_mismatch);
+  EXPECT_EQ(merge_carts(target, target, merge_strategy::sum, {}, only_good, t0).error().code,
+            error_code::validation_failed);
 }
 
 TEST(pricing, totals_are_integer_sums_of_lines) {
