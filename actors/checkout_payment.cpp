@@ -55,18 +55,40 @@ checkout_session moved(const checkout_session& s, checkout_status to) {
   return next;
 }
 
-/// Gives money back for a payment that made no order (a void when only authorized).
+/// Gives money back for a payment that made no order (a void when only authorized). The
+/// give-back is remembered in the store first and forgotten once the provider confirmed it:
+/// one that fails, or that a crash cuts short, is repeated by reconciliation.
 void undo_payment(checkout_self self, const provider_payment& p) {
-  auto* gw = self->state.deps.payments;
   if (p.id.empty()) return;
-  if (p.status == "captured") {
-    gw->call(self, "refund",
-             [p](payment_provider& pr) { return pr.refund(p.id, p.amount, "cartd-refund-" + p.id); },
-             [](gateway_result) {});
-  } else if (p.status == "authorized" || p.status == "pending") {
-    gw->call(self, "void", [p](payment_provider& pr) { return pr.void_payment(p.id, "cartd-void-" + p.id); },
-             [](gateway_result) {});
-  }
+  bool captured = p.status == "captured";
+  if (!captured && p.status != "authorized" && p.status != "pending") return;
+  payment_give_back g{p.id, p.status, p.amount, now_ms()};
+  checkout_io<bool>(
+      self,
+      [g](store& s) {
+        s.remember_give_back(g);
+        return true;
+      },
+      [self, g, captured](std::optional<bool>) {
+        // Not remembered (store down): asked all the same; reconciliation cannot repeat it.
+        auto* gw = self->state.deps.payments;
+        gw->call(
+            self, give_back_operation(captured),
+            [g, captured](payment_provider& pr) {
+              return give_back(pr, g.payment_id, captured, g.amount);
+            },
+            [self, id = g.payment_id](gateway_result r) {
+              if (r.how != gateway_result::kind::answered || r.r.outcome != provider_outcome::ok)
+                return;
+              checkout_io<bool>(
+                  self,
+                  [id](store& s) {
+                    s.forget_give_back(id);
+                    return true;
+                  },
+                  [](std::optional<bool>) {});
+            });
+      });
 }
 
 void capture_then_answer(checkout_self self, order_record o, reply_fn done) {

@@ -64,6 +64,7 @@ void checkout_reconciler::round() {
     confirm_processing(now);
     settle_cancelled();
     capture_authorized(now);
+    give_back_left(now);
     last_round_ms_ = now_ms();
   } catch (const std::exception& e) {
     failures_++;
@@ -86,18 +87,30 @@ void checkout_reconciler::expire_due(std::int64_t now) {
     auto found = payments_.lookup_here(id);
     for (const auto& p : found.value_or(std::vector<provider_payment>{})) {
       if (!holds_money(p)) continue;
-      auto g = payments_.call_here(p.status == "captured" ? "refund" : "void",
-                                   [&p](payment_provider& pr) {
-                                     return p.status == "captured"
-                                                ? pr.refund(p.id, p.amount, "cartd-refund-" + p.id)
-                                                : pr.void_payment(p.id, "cartd-void-" + p.id);
-                                   });
-      if (g.how == gateway_result::kind::answered && g.r.outcome == provider_outcome::ok) {
-        settled_++;
-        stats_.checkout().reconciled.Increment();
-      }
+      payment_give_back g{p.id, p.status, p.amount, now};
+      store_.remember_give_back(g);
+      give_back_now(g);
     }
   }
+}
+
+bool checkout_reconciler::give_back_now(const payment_give_back& g) {
+  bool captured = g.status == "captured";
+  auto r = payments_.call_here(give_back_operation(captured), [&](payment_provider& p) {
+    return give_back(p, g.payment_id, captured, g.amount);
+  });
+  if (r.how != gateway_result::kind::answered || r.r.outcome != provider_outcome::ok) return false;
+  store_.forget_give_back(g.payment_id);
+  settled_++;
+  stats_.checkout().reconciled.Increment();
+  return true;
+}
+
+void checkout_reconciler::give_back_left(std::int64_t now) {
+  // Remembered a while ago and not confirmed: the call failed, or the process died in it
+  // (the key is the same one, so a call that did land is not repeated by the provider).
+  for (const auto& g : store_.give_backs_due(now - 2 * payment_timeout_.count(), k_batch))
+    give_back_now(g);
 }
 
 void checkout_reconciler::confirm_processing(std::int64_t now) {
@@ -134,9 +147,8 @@ void checkout_reconciler::settle_cancelled() {
     bool refund = o.payment.status == payment_status::captured;
     auto id = o.payment.id;
     auto amount = o.payment.amount;
-    auto g = payments_.call_here(refund ? "refund" : "void", [&](payment_provider& p) {
-      return refund ? p.refund(id, amount, "cartd-refund-" + id)
-                    : p.void_payment(id, "cartd-void-" + id);
+    auto g = payments_.call_here(give_back_operation(refund), [&](payment_provider& p) {
+      return give_back(p, id, refund, amount);
     });
     if (g.how != gateway_result::kind::answered || g.r.outcome != provider_outcome::ok) continue;
     o.payment.status = refund ? payment_status::refunded : payment_status::voided;

@@ -18,6 +18,8 @@
 #include <mutex>
 #include <thread>
 
+#include "persistence/checkout_records.hpp"
+
 namespace cartd {
 
 class store;
@@ -56,6 +58,10 @@ class checkout_reconciler {
   void confirm_processing(std::int64_t now);
   void settle_cancelled();
   void capture_authorized(std::int64_t now);
+  /// Repeats the give-backs (voids, refunds) remembered and not yet confirmed.
+  void give_back_left(std::int64_t now);
+  /// One give-back through the breaker; forgotten once the provider confirmed it.
+  bool give_back_now(const payment_give_back& g);
 
   store& store_;
   metrics& stats_;

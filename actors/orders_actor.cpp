@@ -111,12 +111,9 @@ void cancel(self_ptr self, order_record o, done_fn done) {
   auto id = o.payment.id;
   auto amount = o.payment.amount;
   bool refund = undo == payment_undo::refund_payment;
-  auto key = std::string(refund ? "cartd-refund-" : "cartd-void-") + id;
   gw->call(
-      self, refund ? "refund" : "void",
-      [refund, id, amount, key](payment_provider& p) {
-        return refund ? p.refund(id, amount, key) : p.void_payment(id, key);
-      },
+      self, give_back_operation(refund),
+      [refund, id, amount](payment_provider& p) { return give_back(p, id, refund, amount); },
       [gw, refund, finish, done](gateway_result g) {
         if (g.how == gateway_result::kind::answered && g.r.outcome == provider_outcome::ok)
           return finish(refund ? payment_status::refunded : payment_status::voided);

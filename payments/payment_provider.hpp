@@ -64,6 +64,16 @@ class payment_provider {
   virtual void stop() {}
 };
 
+/// Gives payment `id` back: a refund of `amount` when it was captured, else a void. The
+/// provider Idempotency-Key is one per payment and operation, so a repeat (a retry,
+/// reconciliation after a crash) gives it back once.
+inline provider_result give_back(payment_provider& p, const std::string& id, bool captured,
+                                 std::int64_t amount) {
+  return captured ? p.refund(id, amount, "cartd-refund-" + id)
+                  : p.void_payment(id, "cartd-void-" + id);
+}
+inline const char* give_back_operation(bool captured) { return captured ? "refund" : "void"; }
+
 /// The provider `cfg.payments.provider` names; `simulated` keeps its ledger in `s`.
 std::unique_ptr<payment_provider> make_payment_provider(const config& cfg, store& s);
 

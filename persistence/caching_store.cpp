@@ -45,6 +45,11 @@ class caching_store final : public store {
   std::string kind() const override { return inner_->kind(); }
 
   // Checkout and orders are never cached: every call reads the store.
+  void remember_give_back(const payment_give_back& g) override { inner_->remember_give_back(g); }
+  std::vector<payment_give_back> give_backs_due(std::int64_t before_ms, int limit) override {
+    return inner_->give_backs_due(before_ms, limit);
+  }
+  void forget_give_back(const std::string& id) override { inner_->forget_give_back(id); }
   bool remember_event(const std::string& id, std::int64_t now_ms) override {
     return inner_->remember_event(id, now_ms);
   }

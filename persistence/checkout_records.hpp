@@ -44,6 +44,15 @@ struct order_query {
   int limit = 20;
 };
 
+/// A payment that made no order (a second payment for a session, one that came too late), to
+/// be voided or refunded: kept until the provider confirmed the give-back.
+struct payment_give_back {
+  std::string payment_id;
+  std::string status;  ///< the payment's: authorized | pending (void) or captured (refund)
+  std::int64_t amount = 0;
+  std::int64_t created_at_ms = 0;
+};
+
 /// A payment as the simulated provider keeps it (its own ledger, as a real provider would).
 struct ledger_payment {
   std::string id;

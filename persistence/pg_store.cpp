@@ -97,6 +97,11 @@ CREATE INDEX products_newest ON products (created_at DESC, id DESC) WHERE active
 CREATE INDEX carts_by_user_newest ON carts (user_id, created_at DESC, id DESC)
   WHERE user_id IS NOT NULL;
 )sql"},
+      {6, R"sql(
+CREATE TABLE payment_give_backs (
+  payment_id text PRIMARY KEY, status text NOT NULL, amount bigint NOT NULL,
+  created_at bigint NOT NULL);
+)sql"},
   };
   return all;
 }
@@ -351,6 +356,29 @@ class pg_store final : public store {
                    " ON CONFLICT (id) DO NOTHING"},
                   {id, std::to_string(now_ms)})
                .affected() == 1;
+  }
+
+  void remember_give_back(const payment_give_back& g) override {
+    auto c = pool_.acquire();
+    c->run({"co_give_back_put",
+            "INSERT INTO payment_give_backs (payment_id, status, amount, created_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING"},
+           {g.payment_id, g.status, num(g.amount), num(g.created_at_ms)});
+  }
+  std::vector<payment_give_back> give_backs_due(std::int64_t before_ms, int limit) override {
+    auto c = pool_.acquire();
+    auto r = c->run({"co_give_backs_due",
+                     "SELECT payment_id, status, amount, created_at FROM payment_give_backs"
+                     " WHERE created_at < $1 ORDER BY created_at LIMIT $2"},
+                    {num(before_ms), num(limit)});
+    std::vector<payment_give_back> out;
+    for (int i = 0; i < r.rows(); ++i)
+      out.push_back({r.text(i, 0), r.text(i, 1), r.integer(i, 2), r.integer(i, 3)});
+    return out;
+  }
+  void forget_give_back(const std::string& id) override {
+    auto c = pool_.acquire();
+    c->run({"co_give_back_forget", "DELETE FROM payment_give_backs WHERE payment_id = $1"}, {id});
   }
 
   std::optional<ledger_payment> ledger_by_key(const std::string& idempotency_key) override {

@@ -84,6 +84,11 @@ CREATE INDEX products_newest ON products (created_at DESC, id DESC) WHERE active
 CREATE INDEX carts_by_user_newest ON carts (user_id, created_at DESC, id DESC)
   WHERE user_id IS NOT NULL;
 )sql"},
+      {8, R"sql(
+CREATE TABLE payment_give_backs (
+  payment_id TEXT PRIMARY KEY, status TEXT NOT NULL, amount INTEGER NOT NULL,
+  created_at INTEGER NOT NULL);
+)sql"},
   };
   return all;
 }

@@ -219,6 +219,28 @@ class sqlite_store final : public store {
     auto c = pool_.acquire();
     return sqlite_checkout::ledger_by_reference(*c, reference);
   }
+  void remember_give_back(const payment_give_back& g) override {
+    auto c = pool_.acquire();
+    statement st(*c,
+                 "INSERT INTO payment_give_backs (payment_id, status, amount, created_at)"
+                 " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (payment_id) DO NOTHING");
+    st.bind(1, g.payment_id).bind(2, g.status).bind(3, g.amount).bind(4, g.created_at_ms).run();
+  }
+  std::vector<payment_give_back> give_backs_due(std::int64_t before_ms, int limit) override {
+    auto c = pool_.acquire();
+    statement st(*c,
+                 "SELECT payment_id, status, amount, created_at FROM payment_give_backs"
+                 " WHERE created_at < ?1 ORDER BY created_at LIMIT ?2");
+    st.bind(1, before_ms).bind(2, static_cast<std::int64_t>(limit));
+    std::vector<payment_give_back> out;
+    while (st.step()) out.push_back({st.text(0), st.text(1), st.integer(2), st.integer(3)});
+    return out;
+  }
+  void forget_give_back(const std::string& id) override {
+    auto c = pool_.acquire();
+    statement st(*c, "DELETE FROM payment_give_backs WHERE payment_id = ?1");
+    st.bind(1, id).run();
+  }
 
   std::string kind() const override { return "sqlite"; }
 

@@ -247,6 +247,14 @@ class store {
   /// `placed_before_ms` (a capture that failed after the order was made), for reconciliation.
   virtual std::vector<order_record> orders_to_capture(std::int64_t placed_before_ms, int limit) = 0;
 
+  /// Give-backs (voids, refunds) of payments that made no order: written before the provider
+  /// is asked, forgotten once it answered, so reconciliation retries one that failed or was cut
+  /// short by a crash. Remembering the same payment twice keeps one.
+  virtual void remember_give_back(const payment_give_back& g) = 0;
+  virtual std::vector<payment_give_back> give_backs_due(std::int64_t created_before_ms,
+                                                        int limit) = 0;
+  virtual void forget_give_back(const std::string& payment_id) = 0;
+
   /// Records a payment webhook event id; true the first time it is seen (dedup).
   virtual bool remember_event(const std::string& id, std::int64_t now_ms) = 0;
 

@@ -26,7 +26,7 @@ class CliTest(unittest.TestCase):
         env = {"CARTD_STORE_URL": "sqlite://%s/c.db" % d}
         first = run("migrate", env=env)
         self.assertEqual(first.returncode, 0, first.stderr)
-        self.assertIn("7 migration(s) applied", first.stdout)
+        self.assertIn("8 migration(s) applied", first.stdout)
         second = run("migrate", env=env)
         self.assertIn("0 migration(s) applied", second.stdout)
         db = sqlite3.connect(os.path.join(d, "c.db"))

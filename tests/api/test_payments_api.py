@@ -222,6 +222,40 @@ class PendingTest(ProviderCase):
         self.assertEqual(self.process(user, s)[0], 201)
 
 
+class GiveBackTest(ProviderCase):
+    extra_env = {"CARTD_CHECKOUT_SESSION_TTL": "2s"}
+
+    def failed_voids(self):
+        raw = self.c.get("/metrics", base=False)[3].decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in raw.splitlines()
+                   if line.startswith("cartd_payment_calls_total{") and 'operation="void"' in line
+                   and 'outcome="ok"' not in line)
+
+    def status_of(self, payment_id):
+        return [p for p in self.fake.payments() if p["id"] == payment_id][0]["status"]
+
+    def test_a_give_back_the_provider_refused_is_repeated_by_reconciliation(self):
+        user, _, _, s = self.session()
+        self.fake.set_mode("pending")
+        self.assertEqual(self.process(user, s)[0], 202)
+        pay = [p for p in self.fake.payments() if p["reference"] == s["id"]][0]
+        self.assertTrue(until(lambda: self.c.get("/checkout/session/" + s["id"], headers=user)[2]["status"]
+                              == "expired", timeout=20))
+        # A confirmation after expiry makes no order: its payment is voided, and the provider
+        # fails that void. The give-back was remembered first, so reconciliation repeats it.
+        before = self.failed_voids()
+        self.fake.set_mode("failing")
+        self.fake.confirm(pay["id"], "authorized")
+        # The void call (with the provider's own retries on 5xx) has ended, refused.
+        self.assertTrue(until(lambda: self.failed_voids() > before))
+        self.assertEqual(self.status_of(pay["id"]), "authorized")
+        self.fake.set_mode("normal")
+        self.assertTrue(until(lambda: self.status_of(pay["id"]) == "voided", timeout=20))
+        voids = {c["idempotencyKey"] for c in self.fake.calls() if c["path"].endswith(pay["id"] + "/void")}
+        self.assertEqual(len(voids), 1, "every attempt of one give-back carries one key")
+        self.assertEqual(self.orders(user), [])
+
+
 class WebhookSignatureTest(ProviderCase):
     def event(self, **data):
         return {"id": "evt_" + uuid.uuid4().hex, "type": "payment.voided", "created": int(time.time()),

@@ -984,6 +984,35 @@ TEST_P(checkout_contract, ledger_payments_are_found_by_their_reference) {
   EXPECT_TRUE(db->ledger_by_reference(fresh("co")).empty());
 }
 
+TEST_P(checkout_contract, a_give_back_is_kept_once_until_it_is_forgotten) {
+  const auto now = now_ms();
+  auto first = fresh("pay");
+  auto later = fresh("pay");
+  db->remember_give_back(payment_give_back{first, "authorized", 1250, now - 5000});
+  db->remember_give_back(payment_give_back{first, "authorized", 1250, now - 4000});  // kept once
+  db->remember_give_back(payment_give_back{later, "captured", 700, now});
+  auto mine = [&](std::int64_t before) {
+    std::vector<payment_give_back> out;
+    for (auto& g : db->give_backs_due(before, 1000))
+      if (g.payment_id == first || g.payment_id == later) out.push_back(g);
+    return out;
+  };
+  auto due = mine(now - 1000);  // only the one remembered before
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].payment_id, first);
+  EXPECT_EQ(due[0].status, "authorized");
+  EXPECT_EQ(due[0].amount, 1250);
+  EXPECT_EQ(due[0].created_at_ms, now - 5000);
+  EXPECT_EQ(mine(now + 1).size(), 2u);
+  db->forget_give_back(first);
+  auto left = mine(now + 1);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].payment_id, later);
+  db->forget_give_back(later);
+  db->forget_give_back(later);  // forgetting twice is harmless
+  EXPECT_TRUE(mine(now + 1).empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(stores, checkout_contract, ::testing::ValuesIn(factories()),
                          [](const auto& info) { return info.param.name; });
 
