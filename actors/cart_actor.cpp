@@ -35,35 +35,19 @@ void dispatch(self_ptr self, cart_request req, reply_fn done, int attempt);
 std::vector<line_state> line_states_of(self_ptr self, const cart& c) {
   auto* catalog = self->state.deps.catalog;
   auto now = now_ms();
-  std::vector<std::shared_ptr<const product>> held;  // keeps looked-up products alive
   const auto& gone = self->state.gone_products;
-  product_lookup find = [&](const product_id& id) -> const product* {
-    if (auto p = catalog->get(id, now)) {
-      held.push_back(p);
-      return p.get();
+  std::vector<line_state> out;
+  out.reserve(c.items.size());
+  for (const auto& it : c.items) {
+    if (auto p = catalog->get(it.product, now)) {
+      out.push_back(state_against(c, it, p.get()));
+    } else if (std::find(gone.begin(), gone.end(), it.product.value) != gone.end()) {
+      out.push_back(state_against(c, it, nullptr));
+    } else {
+      out.push_back(line_state{line_status::ok, it.unit_price});
     }
-    if (std::find(gone.begin(), gone.end(), id.value) != gone.end()) return nullptr;
-    // Not cached (expired this instant): the line as it is.
-    for (const auto& it : c.items) {
-      if (it.product == id) {
-        auto stand_in = std::make_shared<product>();
-        stand_in->id = id;
-        stand_in->currency = c.currency;
-        stand_in->active = true;
-        for (const auto& line : c.items)
-          if (line.product == id) {
-            variant v;
-            v.id = line.variant;
-            v.price = line.unit_price;
-            stand_in->variants.push_back(v);
-          }
-        held.push_back(stand_in);
-        return stand_in.get();
-      }
-    }
-    return nullptr;
-  };
-  return line_states(c, find);
+  }
+  return out;
 }
 
 /// Puts the products of the cart's lines into the node's cache (one store call for those not

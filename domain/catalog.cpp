@@ -12,15 +12,16 @@ std::optional<variant_offer> offer_for(const product& p, const variant_id& v) {
   return std::nullopt;
 }
 
+line_state state_against(const cart& c, const cart_item& line, const product* p) {
+  auto offer = p ? offer_for(*p, line.variant) : std::nullopt;
+  if (offer && offer->currency != c.currency) offer.reset();
+  return state_of(line, offer);
+}
+
 std::vector<line_state> line_states(const cart& c, const product_lookup& find) {
   std::vector<line_state> out;
   out.reserve(c.items.size());
-  for (const auto& it : c.items) {
-    const product* p = find(it.product);
-    auto offer = p ? offer_for(*p, it.variant) : std::nullopt;
-    if (offer && offer->currency != c.currency) offer.reset();
-    out.push_back(state_of(it, offer));
-  }
+  for (const auto& it : c.items) out.push_back(state_against(c, it, find(it.product)));
   return out;
 }
 

@@ -35,11 +35,13 @@ struct product {
 /// The offer a cart sees for one variant of a product, or nothing when the variant is unknown.
 std::optional<variant_offer> offer_for(const product& p, const variant_id& v);
 
+/// How `line` of `c` stands against product `p` (null: gone): `unavailable` when the product
+/// or variant is gone, inactive or in another currency than the cart, `price_changed` when the
+/// catalog price differs from the line's.
+line_state state_against(const cart& c, const cart_item& line, const product* p);
 /// A product by id as the catalog has it now; null when it is gone.
 using product_lookup = std::function<const product*(const product_id&)>;
-/// How each line of `c` stands against the catalog: `unavailable` when its product or variant
-/// is gone, inactive or in another currency than the cart, `price_changed` when the catalog
-/// price differs from the line's.
+/// state_against for every line of `c`.
 std::vector<line_state> line_states(const cart& c, const product_lookup& find);
 
 }  // namespace cartd

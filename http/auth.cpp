@@ -16,8 +16,36 @@ namespace cartd {
 
 namespace {
 
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  return std::string(reinterpret_cast<char*>(mac), len);
+}
+
+jwt_claims refuse(std::string reason) {
+  jwt_claims c;
+  c.reason = std::move(reason);
+  return c;
+}
+
+bool audience_matches(simdjson::dom::element aud, const std::string& want) {
+  std::string_view sv;
+  if (!aud.get_string().get(sv)) return sv == want;
+  simdjson::dom::array arr;
+  if (aud.get_array().get(arr)) return false;
+  for (auto a : arr)
+    if (!a.get_string().get(sv) && sv == want) return true;
+  return false;
+}
+
+}  // namespace
+
+namespace {
 constexpr char k_b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+}  // namespace
 
 std::string b64url_encode(std::string_view in) {
   std::string out;
@@ -57,32 +85,6 @@ bool b64url_decode(std::string_view in, std::string& out) {
   }
   return true;
 }
-
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  return std::string(reinterpret_cast<char*>(mac), len);
-}
-
-jwt_claims refuse(std::string reason) {
-  jwt_claims c;
-  c.reason = std::move(reason);
-  return c;
-}
-
-bool audience_matches(simdjson::dom::element aud, const std::string& want) {
-  std::string_view sv;
-  if (!aud.get_string().get(sv)) return sv == want;
-  simdjson::dom::array arr;
-  if (aud.get_array().get(arr)) return false;
-  for (auto a : arr)
-    if (!a.get_string().get(sv) && sv == want) return true;
-  return false;
-}
-
-}  // namespace
 
 jwt_claims verify_jwt(std::string_view token, const jwt_settings& s, std::int64_t now_s) {
   auto dot1 = token.find('.');

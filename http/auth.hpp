@@ -30,6 +30,10 @@ std::string mint_jwt(const jwt_settings& s, const std::string& sub,
                      const std::vector<std::string>& roles, std::int64_t ttl_s,
                      std::int64_t now_s);
 
+/// Base64url without padding (RFC 4648 §5), and back (false on a character outside it).
+std::string b64url_encode(std::string_view in);
+bool b64url_decode(std::string_view in, std::string& out);
+
 std::string sha256_hex(std::string_view data);
 /// Lowercase hex of HMAC-SHA256(key, data): payment webhook signatures.
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);

@@ -122,10 +122,7 @@ void with_idempotency(caf::event_based_actor* self, const exchange_ptr& ex, acti
           if (ticket->recorded) return ex->respond(std::move(r));
           // A 202 (payment pending) is not kept: a repeat answers the session's state then.
           bool keep = r.status < 500 && r.status != 202;
-          std::string location;
-          for (const auto& [k, v] : r.headers)
-            if (k == "Location") location = v;
-          stored_response stored{r.status, r.content_type, r.etag, r.body, location};
+          stored_response stored{r.status, r.content_type, r.etag, r.body, location_of(r)};
           auto shared = std::make_shared<http_response>(std::move(r));
           call_store<bool>(
               self, pool, timeout, false,
@@ -199,43 +196,37 @@ http_response error_response(const domain_error& e, const http_request& req) {
   return r;
 }
 
+std::string location_of(const http_response& r) {
+  for (const auto& [k, v] : r.headers)
+    if (k == "Location") return v;
+  return "";
+}
+
 void exchange::fail(const domain_error& e) { respond(error_response(e, req)); }
 
 bool exchange::authenticate(auth_mode mode) {
   // Public routes answer as anonymous when the credentials are bad (API.md v1.1): a shop
   // page must not break because a shopper's token expired.
   public_route = mode == auth_mode::none || mode == auth_mode::open;
-  if (public_route && !req.authorization.empty()) {
-    const std::string bearer = "bearer ";
-    std::string scheme = req.authorization.substr(0, bearer.size());
-    for (auto& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    auto claims = scheme == bearer
-                      ? verify_jwt_cached(std::string_view(req.authorization).substr(bearer.size()),
-                                          svc.jwt, now_ms() / 1000)
-                      : jwt_claims{};
-    if (claims.ok) {
-      who.user = claims.sub;
-      who.admin = claims.admin;
-    }
-    if (!req.session_token.empty()) session_token_hash = sha256_hex(req.session_token);
-    return true;
-  }
   if (!req.authorization.empty()) {
     const std::string bearer = "bearer ";  // the scheme is case-insensitive (RFC 7235)
     std::string scheme = req.authorization.substr(0, bearer.size());
     for (auto& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    jwt_claims claims;
     if (scheme != bearer) {
-      fail(make_error(error_code::unauthorized, "Authorization must be a Bearer token"));
+      claims.reason = "Authorization must be a Bearer token";
+    } else {
+      claims = verify_jwt_cached(std::string_view(req.authorization).substr(bearer.size()),
+                                 svc.jwt, now_ms() / 1000);
+      if (!claims.ok) claims.reason = "invalid token: " + claims.reason;
+    }
+    if (claims.ok) {
+      who.user = claims.sub;
+      who.admin = claims.admin;
+    } else if (!public_route) {
+      fail(make_error(error_code::unauthorized, claims.reason));
       return false;
     }
-    auto claims = verify_jwt_cached(std::string_view(req.authorization).substr(bearer.size()),
-                                    svc.jwt, now_ms() / 1000);
-    if (!claims.ok) {
-      fail(make_error(error_code::unauthorized, "invalid token: " + claims.reason));
-      return false;
-    }
-    who.user = claims.sub;
-    who.admin = claims.admin;
   }
   if (!req.session_token.empty()) session_token_hash = sha256_hex(req.session_token);
   bool has_credentials = !req.authorization.empty() || !req.session_token.empty();

@@ -111,5 +111,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
 };
 
 http_response error_response(const domain_error& e, const http_request& req);
+/// The Location header of `r`; empty when it has none.
+std::string location_of(const http_response& r);
 
 }  // namespace cartd

@@ -3,6 +3,7 @@
 #include "domain/time.hpp"
 #include "http/json.hpp"
 #include "actors/pricing_book.hpp"
+#include "http/auth.hpp"
 #include "http/pricing_codec.hpp"
 #include "persistence/store.hpp"
 
@@ -125,43 +126,13 @@ std::string render_product_list(const std::vector<product>& products,
 
 std::string encode_cursor(const page_key& k) {
   // group.created.id, base64url: opaque to clients, and every character safe in a query.
-  std::string plain = std::to_string(k.group) + "." + std::to_string(k.created_at_ms) + "." + k.id;
-  static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  unsigned bits = 0;
-  int n = 0;
-  for (unsigned char ch : plain) {
-    bits = (bits << 8) | ch;
-    n += 8;
-    while (n >= 6) {
-      out += abc[(bits >> (n - 6)) & 63];
-      n -= 6;
-    }
-  }
-  if (n > 0) out += abc[(bits << (6 - n)) & 63];
-  return out;
+  return b64url_encode(std::to_string(k.group) + "." + std::to_string(k.created_at_ms) + "." +
+                       k.id);
 }
 
 std::optional<page_key> decode_cursor(const std::string& text) {
-  if (text.empty() || text.size() > 400) return std::nullopt;
   std::string plain;
-  unsigned bits = 0;
-  int n = 0;
-  for (char ch : text) {
-    int v = ch >= 'A' && ch <= 'Z'   ? ch - 'A'
-            : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
-            : ch >= '0' && ch <= '9' ? ch - '0' + 52
-            : ch == '-'              ? 62
-            : ch == '_'              ? 63
-                                     : -1;
-    if (v < 0) return std::nullopt;
-    bits = (bits << 6) | static_cast<unsigned>(v);
-    n += 6;
-    if (n >= 8) {
-      plain += static_cast<char>((bits >> (n - 8)) & 0xFF);
-      n -= 8;
-    }
-  }
+  if (text.empty() || text.size() > 400 || !b64url_decode(text, plain)) return std::nullopt;
   auto a = plain.find('.');
   auto b = a == std::string::npos ? a : plain.find('.', a + 1);
   if (b == std::string::npos || b + 1 >= plain.size()) return std::nullopt;

@@ -31,12 +31,6 @@ bool read_if_match(const exchange_ptr& ex, std::optional<std::uint64_t>& out) {
   return true;
 }
 
-std::string location_of(const http_response& r) {
-  for (const auto& [k, v] : r.headers)
-    if (k == "Location") return v;
-  return "";
-}
-
 http_response json_response(int status, std::string body) {
   http_response r;
   r.status = status;
@@ -129,7 +123,15 @@ class exchange_sink final : public cart_reply_sink {
 
 }  // namespace
 
-bool read_page(const exchange_ptr& ex, int& limit, std::optional<page_key>& after,
+bool fail_query(const exchange_ptr& ex, std::vector<field_error> errors) {
+  if (errors.empty()) return false;
+  auto e = make_error(error_code::validation_failed, "invalid query parameters");
+  e.errors = std::move(errors);
+  ex->fail(e);
+  return true;
+}
+
+void read_page(const exchange_ptr& ex, int& limit, std::optional<page_key>& after,
                std::vector<field_error>& errors) {
   if (auto l = ex->query("limit")) {
     bool digits = !l->empty() && l->size() <= 3 && l->find_first_not_of("0123456789") == std::string::npos;
@@ -141,7 +143,6 @@ bool read_page(const exchange_ptr& ex, int& limit, std::optional<page_key>& afte
     after = decode_cursor(*c);
     if (!after) errors.push_back({"cursor", "must be a nextCursor this list answered", {}});
   }
-  return true;
 }
 
 bool none_match(const std::string& if_none_match, const std::string& etag) {

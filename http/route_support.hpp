@@ -23,8 +23,6 @@ bool read_if_match(const exchange_ptr& ex, std::optional<std::uint64_t>& out);
 void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish_fn& finish,
               cart_request req, int ok_status, cart_view view, location_fn where = nullptr);
 http_response json_response(int status, std::string body);
-/// The Location header of `r`; empty when it has none.
-std::string location_of(const http_response& r);
 /// 204 without a body.
 http_response no_content_response();
 /// The answer `r` as this request's Idempotency-Key answer, to commit in the transaction of
@@ -41,9 +39,11 @@ std::shared_ptr<const pricing_rules> rules_of(const service& svc);
 void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view,
                   location_fn where = nullptr);
 /// `limit` (1..100, default 20) and `cursor` (a nextCursor this server gave) of a list route;
-/// bad values go into `errors`. Returns false when it already answered.
-bool read_page(const exchange_ptr& ex, int& limit, std::optional<page_key>& after,
+/// bad values go into `errors`.
+void read_page(const exchange_ptr& ex, int& limit, std::optional<page_key>& after,
                std::vector<field_error>& errors);
+/// Answers 400 validation_failed with `errors` and returns true, or returns false when none.
+bool fail_query(const exchange_ptr& ex, std::vector<field_error> errors);
 /// True when If-None-Match names `etag` (or is `*`).
 bool none_match(const std::string& if_none_match, const std::string& etag);
 

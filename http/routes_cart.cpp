@@ -54,11 +54,7 @@ void list_carts(const exchange_ptr& ex) {
   std::optional<page_key> after;
   std::vector<field_error> errors;
   read_page(ex, limit, after, errors);
-  if (!errors.empty()) {
-    auto e = make_error(error_code::validation_failed, "invalid query parameters");
-    e.errors = std::move(errors);
-    return ex->fail(e);
-  }
+  if (fail_query(ex, std::move(errors))) return;
   ex->run(auth_mode::caller, [limit, after](caf::event_based_actor* self, exchange_ptr e,
                                             finish_fn finish) {
     auto who = e->who;

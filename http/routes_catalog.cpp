@@ -102,12 +102,8 @@ void list_products(const exchange_ptr& ex) {
     if (text->size() > 200) errors.push_back({"q", "at most 200 characters", {}});
     q.name_contains = *text;
   }
-  if (!read_page(ex, q.limit, q.after, errors)) return;
-  if (!errors.empty()) {
-    auto e = make_error(error_code::validation_failed, "invalid query parameters");
-    e.errors = std::move(errors);
-    return ex->fail(e);
-  }
+  read_page(ex, q.limit, q.after, errors);
+  if (fail_query(ex, std::move(errors))) return;
   ex->run(auth_mode::open, [q](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     call_store<std::vector<product>>(
         self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
