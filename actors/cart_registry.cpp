@@ -6,6 +6,7 @@
 
 #include "actors/checkout_protocol.hpp"
 #include "actors/metrics.hpp"
+#include "actors/wire.hpp"
 
 namespace cartd {
 
@@ -48,6 +49,14 @@ cart_actor& find_or_spawn(self_ptr self, const cart_id& id) {
   return slot;
 }
 
+void evict(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto it = st.carts.find(id);
+  if (it == st.carts.end()) return;
+  self->send(it->second, passivate_atom::value);
+  forget(self, id);
+}
+
 caf::behavior registry(self_ptr self, cart_deps deps, std::shared_ptr<const placement> where,
                        std::shared_ptr<registry_stats> stats) {
   self->state.deps = std::move(deps);
@@ -74,9 +83,28 @@ caf::behavior registry(self_ptr self, cart_deps deps, std::shared_ptr<const plac
   return {
       [self](cart_request& req) -> caf::result<cart_reply> {
         auto& st = self->state;
-        if (st.where->owner_of(req.target) != st.where->local_node()) {
-          return cart_reply::failure(
-              make_error(error_code::unavailable, "the cart's owner node is not reachable"));
+        // Served whatever placement says: the HTTP side sends here only carts it believes
+        // ours, and a peer forwards only carts it believes ours. If membership disagrees, two
+        // nodes may hold a cart for a moment; the store's version condition keeps every write.
+        bool internal = std::holds_alternative<lend_for_merge>(req.command) ||
+                        std::holds_alternative<reload_cart>(req.command);
+        bool ours = st.where->owner_of(req.target) == st.where->local_node();
+        if (internal && !ours) {
+          // A merge on this node touched a cart owned elsewhere: the owner drops its copy, and
+          // ours lives only for this message (it would go stale behind the owner's back).
+          if (std::holds_alternative<reload_cart>(req.command)) {
+            st.where->forget_elsewhere(req.target);
+            auto it = st.carts.find(req.target.value);
+            if (it == st.carts.end()) return cart_reply::success({});
+          }
+          auto id = req.target.value;
+          auto& target = find_or_spawn(self, req.target);
+          auto handle = target;
+          st.deps.stats->cart_mailbox_depth.Increment();
+          auto res = self->delegate(handle, std::move(req));
+          self->send(handle, passivate_atom::value);
+          forget(self, id);
+          return res;
         }
         auto& target = find_or_spawn(self, req.target);
         st.deps.stats->cart_mailbox_depth.Increment();
@@ -85,11 +113,28 @@ caf::behavior registry(self_ptr self, cart_deps deps, std::shared_ptr<const plac
       [self](evict_atom, const std::string& id) {
         // The store changed this cart under its actor (checkout re-priced it or checked it
         // out): stop the actor after what is queued for it, so the next message loads anew.
+        // Its owner, when that is another node, drops its copy too.
+        evict(self, id);
+        self->state.where->forget_elsewhere(cart_id{id});
+      },
+      [self](forget_atom, const std::string& id) { evict(self, id); },
+      [self](rehome_atom) {
+        // Membership changed. Carts now owned elsewhere go; so do the ones that stay ours: while
+        // views disagreed (a partition, a frozen node) another node may have owned and changed
+        // them, and a copy from before would answer reads from the past. Each goes after what is
+        // queued for it and the next request loads the last committed state.
         auto& st = self->state;
-        auto it = st.carts.find(id);
-        if (it == st.carts.end()) return;
-        self->send(it->second, passivate_atom::value);
-        forget(self, id);
+        std::vector<std::string> all;
+        std::int64_t moved = 0;
+        for (const auto& [id, a] : st.carts) {
+          all.push_back(id);
+          if (st.where->owner_of(cart_id{id}) != st.where->local_node()) ++moved;
+        }
+        for (const auto& id : all) evict(self, id);
+        if (moved > 0) {
+          st.stats->rehomed += moved;
+          st.deps.stats->carts_rehomed.Increment(static_cast<double>(moved));
+        }
       },
       [self](passivate_atom, const std::string& id, const caf::actor& who) {
         auto& st = self->state;

@@ -18,6 +18,7 @@ struct registry_stats {
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> passivated{0};
   std::atomic<std::int64_t> restarted{0};
+  std::atomic<std::int64_t> rehomed{0};  ///< let go because membership moved them elsewhere
 };
 
 /// `deps.registry` is filled in by the registry itself.

@@ -57,6 +57,12 @@ metrics::metrics()
                                .Help("Actors that failed and were restarted from their snapshot"),
                            *registry_)
                         .Add({{"kind", "cart"}})),
+      carts_rehomed(family(BuildCounter()
+                               .Name("cartd_cluster_rehomed_carts_total")
+                               .Help("Live carts this node let go of because membership moved "
+                                     "them to another owner"),
+                           *registry_)
+                        .Add({})),
       cart_mailbox_depth(family(BuildGauge()
                                     .Name("cartd_actor_mailbox_depth")
                                     .Help("Messages queued for actors of a kind, not yet handled"),

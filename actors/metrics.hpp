@@ -63,6 +63,7 @@ class metrics {
   prometheus::Counter& carts_spawned;
   prometheus::Counter& carts_passivated;
   prometheus::Counter& cart_restarts;
+  prometheus::Counter& carts_rehomed;
   prometheus::Gauge& cart_mailbox_depth;
   prometheus::Histogram& cart_message_seconds;
   // Snapshot writer.

@@ -13,6 +13,9 @@ class placement {
   /// The node that owns `id`; equal to local_node() for carts of this node.
   virtual std::string owner_of(const cart_id& id) const = 0;
   virtual std::string local_node() const = 0;
+  /// Tells the owner of `id`, when that is another node, to drop its copy of the cart (the
+  /// store changed under it); nothing on one node.
+  virtual void forget_elsewhere(const cart_id&) const {}
 };
 
 /// One node: every cart is ours.

@@ -1,6 +1,7 @@
 #include "actors/system.hpp"
 
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -8,6 +9,8 @@
 #include <thread>
 
 #include "actors/bulkhead.hpp"
+#include "actors/cluster.hpp"
+#include "actors/wire.hpp"
 #include "actors/checkout_actor.hpp"
 #include "actors/orders_actor.hpp"
 #include "actors/payment_gateway.hpp"
@@ -25,6 +28,19 @@ node_runtime::node_runtime(const config& cfg, store& s, metrics& m, pricing_book
   caf_cfg_.set("scheduler.max-threads", static_cast<size_t>(cfg.actors.threads));
   caf_cfg_.set("work-stealing.moderate-poll-attempts", static_cast<size_t>(0));
   caf_cfg_.set("logger.verbosity", caf::atom("quiet"));
+  if (!cfg.cluster.node.empty()) {
+    // Remoting (NOTES.md, CAF 0.17.6 remoting): the wire types on every node, heartbeats and
+    // the connection timeout set identically everywhere (a frozen peer is dropped only by
+    // them), and an app identifier that makes nodes of another wire version refuse us.
+    caf_cfg_.load<caf::io::middleman>();
+    caf_cfg_.add_message_types<caf::id_block::cartd>();
+    caf_cfg_.set("middleman.heartbeat-interval",
+                 caf::timespan{std::chrono::milliseconds(cfg.cluster.heartbeat_interval)});
+    caf_cfg_.set("middleman.connection-timeout",
+                 caf::timespan{std::chrono::milliseconds(cfg.cluster.connection_timeout)});
+    caf_cfg_.set("middleman.app-identifiers", std::vector<std::string>{k_wire_version});
+    cluster_ = std::make_shared<cluster_view>(cfg.cluster.node, m);
+  }
   system_ = std::make_unique<caf::actor_system>(caf_cfg_);
 
   store_pool_ = spawn_store_pool(*system_, s, m, cfg.store.workers);
@@ -49,8 +65,10 @@ node_runtime::node_runtime(const config& cfg, store& s, metrics& m, pricing_book
   deps.idle_timeout = cfg.cart.idle_timeout;
   deps.io_timeout = cfg.http.request_timeout * 4 / 5;
   deps.publish_events = !cfg.redis.url.empty();
-  registry_ = spawn_cart_registry(*system_, deps,
-                                  std::make_shared<local_placement>(cfg.node.name), stats_);
+  std::shared_ptr<const placement> where;
+  if (cluster_) where = cluster_;
+  else where = std::make_shared<local_placement>(cfg.node.name);
+  registry_ = spawn_cart_registry(*system_, deps, std::move(where), stats_);
 }
 
 void node_runtime::start_checkout(std::function<std::string(const priced_totals&)> render_totals) {
@@ -80,6 +98,41 @@ void node_runtime::start_checkout(std::function<std::string(const priced_totals&
                                                      !cfg_.redis.url.empty()});
 }
 
+void node_runtime::start_cluster(
+    std::function<forward_answer(const render_spec&, const cart_reply&)> render) {
+  if (!cluster_) return;
+  cluster_settings cs;
+  cs.node = cfg_.cluster.node;
+  std::string list = cfg_.cluster.seeds;
+  for (std::size_t i = 0; i < list.size();) {
+    auto comma = list.find(',', i);
+    auto item = list.substr(i, comma == std::string::npos ? std::string::npos : comma - i);
+    if (!item.empty()) cs.seeds.push_back(item);
+    if (comma == std::string::npos) break;
+    i = comma + 1;
+  }
+  cs.incarnation = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  cs.connect_timeout = cfg_.cluster.connect_timeout;
+  cs.forward_timeout = cfg_.cluster.forward_timeout;
+  cs.gossip_interval = cfg_.cluster.gossip_interval;
+  cs.join_timeout = cfg_.cluster.join_timeout;
+  std::string host;
+  std::uint16_t port = 0;
+  if (!split_host_port(cs.node, host, port))
+    throw std::runtime_error("cluster.node must be HOST:PORT");
+  face_ = spawn_cluster_face(*system_, std::move(cs), cluster_, registry_, std::move(render),
+                             metrics_);
+  // Bound to the configured address only (an empty host would bind every interface); reuse so
+  // that a restarted node takes its port back at once.
+  auto bound = system_->middleman().publish(face_, port, host.c_str(), true);
+  if (!bound)
+    throw std::runtime_error("cannot publish on cluster.node " + cfg_.cluster.node + ": " +
+                             system_->render(bound.error()));
+}
+
 node_runtime::~node_runtime() { shutdown(); }  // before the bulkheads go: their actors use them
 
 void node_runtime::shutdown() {
@@ -87,11 +140,13 @@ void node_runtime::shutdown() {
   // The registry goes first: its carts are linked to nothing, so stop them through it, then
   // the writer (its queue is empty once no cart is waiting), then the store workers.
   if (payments_) payments_->stop();  // wakes calls stalled on purpose (tok_timeout)
-  for (auto* a : {&orders_, &checkouts_, &registry_, &writer_, &store_pool_}) {
+  for (auto* a : {&face_, &orders_, &checkouts_, &registry_, &writer_, &store_pool_}) {
     if (*a) caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
   }
   if (pricing_pool_) pricing_pool_->stop();
   if (payment_pool_) payment_pool_->stop();
+  face_ = nullptr;
+  if (cluster_) cluster_->publish({});  // its snapshot holds handles of remote faces
   orders_ = nullptr;
   checkouts_ = nullptr;
   registry_ = nullptr;

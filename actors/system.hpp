@@ -17,6 +17,10 @@
 namespace cartd {
 
 class bulkhead;
+class cluster_view;
+struct cart_reply;
+struct forward_answer;
+struct render_spec;
 class payment_gateway;
 struct checkout_stats;
 struct priced_totals;
@@ -53,6 +57,15 @@ class node_runtime {
   payment_gateway* payments() { return payments_.get(); }
   checkout_stats* checkout_figures() { return checkout_stats_.get(); }
 
+  /// Clustered nodes only (cluster.node set): spawns this node's cluster face, publishes it on
+  /// cluster.node (blocking: call from main before HTTP starts) and starts joining the seeds.
+  /// `render` turns a cart reply into the HTTP answer a forwarded request asks for. Throws
+  /// std::runtime_error when the cluster port cannot be bound.
+  void start_cluster(std::function<forward_answer(const render_spec&, const cart_reply&)> render);
+  /// Null on a single node.
+  cluster_view* cluster() { return cluster_.get(); }
+  const caf::actor& cluster_face() const { return face_; }
+
   /// Stops the long-lived actors (after the HTTP side stopped); pending writes finish first.
   void shutdown();
 
@@ -74,6 +87,8 @@ class node_runtime {
   std::unique_ptr<checkout_stats> checkout_stats_;
   caf::actor checkouts_;
   caf::actor orders_;
+  std::shared_ptr<cluster_view> cluster_;
+  caf::actor face_;
 };
 
 }  // namespace cartd

@@ -14,6 +14,8 @@
 #include "actors/event_relay.hpp"
 #include "actors/pricing_book.hpp"
 #include "actors/system.hpp"
+#include "actors/wire.hpp"
+#include "http/route_support.hpp"
 #include "config/config.hpp"
 #include "domain/ids.hpp"
 #include "domain/time.hpp"
@@ -166,6 +168,14 @@ int run_serve(const std::string& config_path) {
       *db, stats, *runtime.payments(), *runtime.checkout_figures(), runtime.checkouts(),
       &runtime.catalog(), cfg.checkout.reconcile_interval, cfg.payments.timeout);
   svc.reconciler = reconciler.get();
+  try {
+    runtime.start_cluster([&svc](const render_spec& spec, const cart_reply& r) {
+      return render_forwarded(svc, spec, r);
+    });
+  } catch (const std::exception& e) {
+    std::cerr << "cartd: " << e.what() << "\n";
+    return 1;
+  }
   http_server server(svc);
   int port = 0;
   try {

@@ -43,6 +43,24 @@ std::string check_scheduler(const std::string& v) {
   return v == "sharing" || v == "stealing" ? "" : "must be sharing or stealing";
 }
 
+bool is_host_port(const std::string& v) {
+  std::string host;
+  std::uint16_t port = 0;
+  return split_host_port(v, host, port) && v.find_first_of(" ,") == std::string::npos;
+}
+
+std::string check_seeds(const std::string& v) {
+  std::size_t i = 0;
+  while (i <= v.size() && !v.empty()) {
+    auto comma = v.find(',', i);
+    auto item = v.substr(i, comma == std::string::npos ? std::string::npos : comma - i);
+    if (!is_host_port(item)) return "must be a comma-separated list of HOST:PORT";
+    if (comma == std::string::npos) break;
+    i = comma + 1;
+  }
+  return "";
+}
+
 std::vector<key_spec> specs(config& c) {
   return {
       {"http.address", kind::text, &c.http.address, 0, 0, nullptr},
@@ -82,8 +100,19 @@ std::vector<key_spec> specs(config& c) {
       {"actors.scheduler", kind::text, &c.actors.scheduler, 0, 0, check_scheduler},
       {"actors.threads", kind::integer, &c.actors.threads, 1, 256, nullptr},
       {"node.name", kind::text, &c.node.name, 0, 0, nullptr},
-      {"cluster.node", kind::text, &c.cluster.node, 0, 0, nullptr},
-      {"cluster.seeds", kind::text, &c.cluster.seeds, 0, 0, nullptr},
+      {"cluster.node", kind::text, &c.cluster.node, 0, 0,
+       [](const std::string& v) {
+         return v.empty() || is_host_port(v) ? "" : "must be HOST:PORT (an address to bind)";
+       }},
+      {"cluster.seeds", kind::text, &c.cluster.seeds, 0, 0, check_seeds},
+      {"cluster.heartbeat_interval", kind::duration, &c.cluster.heartbeat_interval, 10, 60000,
+       nullptr},
+      {"cluster.connection_timeout", kind::duration, &c.cluster.connection_timeout, 20, 600000,
+       nullptr},
+      {"cluster.connect_timeout", kind::duration, &c.cluster.connect_timeout, 10, 60000, nullptr},
+      {"cluster.forward_timeout", kind::duration, &c.cluster.forward_timeout, 10, 600000, nullptr},
+      {"cluster.gossip_interval", kind::duration, &c.cluster.gossip_interval, 10, 60000, nullptr},
+      {"cluster.join_timeout", kind::duration, &c.cluster.join_timeout, 0, 600000, nullptr},
       {"rate_limit.enabled", kind::boolean, &c.rate_limit.enabled, 0, 0, nullptr},
       {"rate_limit.rps", kind::integer, &c.rate_limit.rps, 1, 1000000, nullptr},
       {"rate_limit.burst", kind::integer, &c.rate_limit.burst, 1, 1000000, nullptr},
@@ -205,6 +234,19 @@ void load_toml(const std::string& path, std::vector<key_spec>& keys,
 
 }  // namespace
 
+bool split_host_port(const std::string& text, std::string& host, std::uint16_t& port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return false;
+  auto digits = text.substr(colon + 1);
+  if (digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  auto n = std::stoi(digits);
+  if (n < 1 || n > 65535) return false;
+  host = text.substr(0, colon);
+  port = static_cast<std::uint16_t>(n);
+  return true;
+}
+
 bool parse_duration(const std::string& text, millis& out) {
   std::size_t i = 0;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
@@ -255,6 +297,20 @@ bool load_config(const std::string& toml_path, const std::map<std::string, std::
           "payments.webhook_secret (CARTD_PAYMENTS_WEBHOOK_SECRET) is required with "
           "payments.provider=http");
   }
+  if (!out.cluster.seeds.empty() && out.cluster.node.empty())
+    errors.push_back("cluster.seeds (CARTD_CLUSTER_SEEDS) needs cluster.node (CARTD_CLUSTER_NODE)");
+  if (!out.cluster.node.empty()) {
+    // Nodes share carts through the store: SQLite is one process's file.
+    if (out.store.url.rfind("postgresql://", 0) != 0 && out.store.url.rfind("postgres://", 0) != 0)
+      errors.push_back(
+          "cluster.node (CARTD_CLUSTER_NODE) needs a PostgreSQL store.url: nodes of a cluster "
+          "share one store, and SQLite cannot be shared");
+    if (out.cluster.forward_timeout >= out.http.request_timeout)
+      errors.push_back("cluster.forward_timeout must be shorter than http.request_timeout");
+    if (out.cluster.connection_timeout <= out.cluster.heartbeat_interval)
+      errors.push_back("cluster.connection_timeout must be longer than cluster.heartbeat_interval");
+  }
+  if (out.node.name.empty() && !out.cluster.node.empty()) out.node.name = out.cluster.node;
   if (out.node.name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);

@@ -64,10 +64,16 @@ struct config {
   struct node_section {
     std::string name;
   } node;
-  // Accepted and validated now; implemented by later issues.
+  /// Off unless `node` is set; needs a PostgreSQL store (README, "Running a cluster").
   struct cluster_section {
-    std::string node;
-    std::string seeds;
+    std::string node;   ///< host:port to publish on, bound to that address only
+    std::string seeds;  ///< comma-separated host:port of peers (may include this node)
+    millis heartbeat_interval{250};  ///< CAF middleman heartbeats, the same on every node
+    millis connection_timeout{1000};  ///< a peer silent this long is down (SIGSTOP, partition)
+    millis connect_timeout{1000};     ///< one connect-and-greet attempt to a peer
+    millis forward_timeout{2000};     ///< a request forwarded to its cart's owner
+    millis gossip_interval{500};      ///< membership exchange with each live member
+    millis join_timeout{5000};        ///< ready alone after this when no seed answers
   } cluster;
   struct rate_limit_section {
     bool enabled = true;
@@ -98,6 +104,9 @@ struct config {
   /// The data directory (where the SQLite file and a generated JWT secret live).
   std::string data_dir() const;
 };
+
+/// "host:port" split (port 1..65535); false when malformed.
+bool split_host_port(const std::string& text, std::string& host, std::uint16_t& port);
 
 /// Parses `250ms`, `2s`, `15m`, `24h`; false when malformed.
 bool parse_duration(const std::string& text, millis& out);

@@ -4,6 +4,7 @@
 
 #include "actors/pricing_book.hpp"
 #include "actors/bulkhead.hpp"
+#include "actors/cluster.hpp"
 #include "actors/system.hpp"
 #include "http/render.hpp"
 #include "http/service.hpp"
@@ -70,7 +71,7 @@ std::shared_ptr<const pricing_rules> rules_of(const exchange& ex) { return rules
 namespace {
 
 http_response render_reply(const cart_reply& r, const http_request& req, int ok_status,
-                           cart_view view, const pricing_rules* rules, const location_fn& where) {
+                           cart_view view, const pricing_rules* rules, const location_rule& where) {
   if (!r.ok) return error_response(r.error, req);
   http_response resp;
   resp.status = ok_status;
@@ -83,7 +84,8 @@ http_response render_reply(const cart_reply& r, const http_request& req, int ok_
   if (view == cart_view::full) resp.body = render_cart(r.state, r.lines, rules);
   if (view == cart_view::totals) resp.body = render_totals(r.state, rules);
   if (view == cart_view::none) resp.content_type.clear();
-  if (where && ok_status == 201) resp.headers.emplace_back("Location", where(r.state));
+  if (where.kind != location_rule::none && ok_status == 201)
+    resp.headers.emplace_back("Location", location_for(where, r.state));
   return resp;
 }
 
@@ -91,14 +93,14 @@ http_response render_reply(const cart_reply& r, const http_request& req, int ok_
 /// reads ask for totals, so answering from a pricing actor's thread is safe (no idempotency
 /// record to write on the caller's actor).
 void answer(const exchange_ptr& ex, const cart_reply& r, int ok_status, cart_view view,
-            const location_fn& where, const finish_fn& finish) {
+            const location_rule& where, const finish_fn& finish) {
   if (view != cart_view::totals || !r.ok) {
     auto rules = rules_of(*ex);
     return finish(render_reply(r, ex->req, ok_status, view, rules.get(), where));
   }
   bool admitted = ex->svc.runtime.pricing_workers().submit([ex, r, ok_status, view] {
     auto rules = rules_of(*ex);
-    ex->respond(render_reply(r, ex->req, ok_status, view, rules.get(), nullptr));
+    ex->respond(render_reply(r, ex->req, ok_status, view, rules.get(), location_rule{}));
   });
   if (!admitted)
     finish(error_response(make_error(error_code::unavailable, "pricing is busy"), ex->req));
@@ -106,7 +108,7 @@ void answer(const exchange_ptr& ex, const cart_reply& r, int ok_status, cart_vie
 
 class exchange_sink final : public cart_reply_sink {
  public:
-  exchange_sink(exchange_ptr ex, int ok_status, cart_view view, location_fn where)
+  exchange_sink(exchange_ptr ex, int ok_status, cart_view view, location_rule where)
       : ex_(std::move(ex)), ok_status_(ok_status), view_(view), where_(std::move(where)) {}
   void deliver(cart_reply r) override {
     auto ex = ex_;
@@ -118,7 +120,7 @@ class exchange_sink final : public cart_reply_sink {
   exchange_ptr ex_;
   int ok_status_;
   cart_view view_;
-  location_fn where_;
+  location_rule where_;
 };
 
 }  // namespace
@@ -165,8 +167,108 @@ bool none_match(const std::string& if_none_match, const std::string& etag) {
   return false;
 }
 
+forward_answer render_forwarded(const service& svc, const render_spec& spec, const cart_reply& r) {
+  http_request req;
+  req.method = spec.method;
+  req.path = spec.path;
+  req.request_id = spec.request_id;
+  req.if_none_match = spec.if_none_match;
+  auto rules = rules_of(svc);
+  auto resp = render_reply(r, req, spec.ok_status, static_cast<cart_view>(spec.view), rules.get(),
+                           spec.location);
+  forward_answer a;
+  a.status = resp.status;
+  a.content_type = std::move(resp.content_type);
+  a.etag = std::move(resp.etag);
+  a.body = std::move(resp.body);
+  for (auto& [k, v] : resp.headers) {
+    a.headers.push_back(k);
+    a.headers.push_back(v);
+  }
+  return a;
+}
+
+namespace {
+
+/// The cart is another node's: forward it there, with a timeout shorter than the request's
+/// (a dead or frozen owner answers 503 with Retry-After, never a hang). Writes are not retried
+/// blindly: the owner may have committed before it went silent; the client's retry (with its
+/// Idempotency-Key) is the safe one.
+void forward_to_owner(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view,
+                      location_rule where, caf::actor owner) {
+  ex->run(auth_mode::caller, [req = std::move(req), ok_status, view, where, owner](
+                                 caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
+    auto* cv = e->svc.runtime.cluster();
+    forward_request fr;
+    fr.target = req.target.value;
+    fr.who = e->who;
+    fr.has_if_match = req.if_match.has_value();
+    fr.if_match = req.if_match.value_or(0);
+    to_wire(req.command, fr.command);
+    fr.spec.ok_status = ok_status;
+    fr.spec.view = static_cast<std::uint8_t>(view);
+    fr.spec.location = where;
+    fr.spec.method = e->req.method;
+    fr.spec.path = e->req.path;
+    fr.spec.request_id = e->req.request_id;
+    fr.spec.if_none_match = e->req.if_none_match;
+    if (e->idempotency) {
+      fr.spec.idempotency_scope = e->idempotency->scope;
+      fr.spec.idempotency_key = e->idempotency->key;
+    }
+    fr.origin = cv->local_node();
+    auto started = std::chrono::steady_clock::now();
+    // The owner's death (its connection lost) answers at once rather than at the timeout:
+    // CAF drops what was in flight to a dead node without a word (NOTES.md).
+    auto answered = std::make_shared<bool>(false);
+    auto once = [answered, finish](http_response r) {
+      if (*answered) return;
+      *answered = true;
+      finish(std::move(r));
+    };
+    self->monitor(owner);
+    self->set_down_handler([e, once, cv, started](caf::down_msg&) {
+      cv->observe_forward(std::chrono::steady_clock::now() - started, false);
+      once(error_response(
+          make_error(error_code::unavailable, "the cart's owner node went down; retry"), e->req));
+    });
+    self->request(owner, e->svc.cfg.cluster.forward_timeout, std::move(fr))
+        .then(
+            [e, finish = once, cv, started](forward_answer& a) {
+              cv->observe_forward(std::chrono::steady_clock::now() - started, true);
+              if (a.recorded && e->idempotency) e->idempotency->recorded = true;
+              http_response resp;
+              resp.status = a.status;
+              resp.content_type = std::move(a.content_type);
+              resp.etag = std::move(a.etag);
+              resp.body = std::move(a.body);
+              for (std::size_t i = 0; i + 1 < a.headers.size(); i += 2)
+                resp.headers.emplace_back(a.headers[i], a.headers[i + 1]);
+              finish(std::move(resp));
+            },
+            [e, finish = once, cv, started, answered](caf::error&) {
+              if (*answered) return;
+              cv->observe_forward(std::chrono::steady_clock::now() - started, false);
+              finish(error_response(
+                  make_error(error_code::unavailable, "the cart's owner node did not answer"),
+                  e->req));
+            });
+  });
+}
+
+}  // namespace
+
 void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view,
-                  location_fn where) {
+                  location_rule where) {
+  if (auto* cv = ex->svc.runtime.cluster()) {
+    auto owner = cv->owner_of(req.target);
+    if (owner != cv->local_node()) {
+      // No face: the owner went down since the view was read; serve it here (the store's
+      // version condition keeps writes right while views disagree).
+      if (auto face = cv->face_of(owner))
+        return forward_to_owner(ex, std::move(req), ok_status, view, where, std::move(face));
+    }
+  }
   if (ex->ready_for_fast_path()) {
     req.who = ex->who;
     req.reply_to = std::make_shared<exchange_sink>(ex, ok_status, view, where);
@@ -199,7 +301,7 @@ void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_
 }
 
 void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish_fn& finish,
-              cart_request req, int ok_status, cart_view view, location_fn where) {
+              cart_request req, int ok_status, cart_view view, location_rule where) {
   self->request(ex->svc.runtime.registry(), ex->svc.cfg.http.request_timeout, std::move(req))
       .then(
           [ex, finish, ok_status, view, where](cart_reply& r) {

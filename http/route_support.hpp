@@ -6,14 +6,16 @@
 #include <string>
 
 #include "actors/cart_protocol.hpp"
+#include "actors/wire.hpp"
 #include "http/exchange.hpp"
 
 namespace cartd {
 
 enum class cart_view { full, totals, none };
 
-/// The Location of a 201 a cart command answers (the path of what it created).
-using location_fn = std::function<std::string(const cart&)>;
+// The Location of a 201 a cart command answers (the path of what it created) is a
+// location_rule (actors/wire.hpp): plain data, so that the owner of a forwarded request can
+// render it too.
 
 /// The cart id of path parameter `i`; answers 404 and returns nothing when it is not a UUID.
 std::optional<cart_id> cart_param(const exchange_ptr& ex, std::size_t i);
@@ -21,7 +23,7 @@ std::optional<cart_id> cart_param(const exchange_ptr& ex, std::size_t i);
 bool read_if_match(const exchange_ptr& ex, std::optional<std::uint64_t>& out);
 /// Sends `req` to the cart registry and renders the reply with `ok_status`.
 void ask_cart(caf::event_based_actor* self, const exchange_ptr& ex, const finish_fn& finish,
-              cart_request req, int ok_status, cart_view view, location_fn where = nullptr);
+              cart_request req, int ok_status, cart_view view, location_rule where = {});
 http_response json_response(int status, std::string body);
 /// 204 without a body.
 http_response no_content_response();
@@ -36,8 +38,12 @@ std::shared_ptr<const pricing_rules> rules_of(const exchange& ex);
 std::shared_ptr<const pricing_rules> rules_of(const service& svc);
 /// Runs a cart command for the caller: straight to the registry when nothing needs preparing
 /// (no actor per request), else through exchange::run (session lookup, Idempotency-Key).
+/// In a cluster, a cart owned by another node goes there as a forward_request and its answer,
+/// rendered by the owner, is written out unchanged.
 void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view,
-                  location_fn where = nullptr);
+                  location_rule where = {});
+/// The owner's side of a forwarded request: `r` rendered as `spec` asks.
+forward_answer render_forwarded(const service& svc, const render_spec& spec, const cart_reply& r);
 /// `limit` (1..100, default 20) and `cursor` (a nextCursor this server gave) of a list route;
 /// bad values go into `errors`.
 void read_page(const exchange_ptr& ex, int& limit, std::optional<page_key>& after,

@@ -45,7 +45,7 @@ void create_cart_route(const exchange_ptr& ex) {
   if (auto e = body.validation_error()) return ex->fail(*e);
   cart_id id{new_uuid_v7(now_ms())};
   send_to_cart(ex, cart_request{id, {}, std::nullopt, create_cart{currency, region}, nullptr, nullptr},
-               201, cart_view::full, [](const cart& c) { return "/api/v1/cart/" + c.id.value; });
+               201, cart_view::full, location_rule{location_rule::cart_path, {}, {}});
 }
 
 void list_carts(const exchange_ptr& ex) {
@@ -159,12 +159,7 @@ void add_item_route(const exchange_ptr& ex) {
   if (auto e = body.validation_error()) return ex->fail(*e);
   product_id p{*product};
   variant_id v{*variant};
-  location_fn where = [p, v](const cart& c) {
-    for (const auto& it : c.items)
-      if (it.product == p && it.variant == v)
-        return "/api/v1/cart/" + c.id.value + "/items/" + it.id.value;
-    return "/api/v1/cart/" + c.id.value;
-  };
+  location_rule where{location_rule::item_path, p.value, v.value};
   send_to_cart(ex,
                cart_request{*id, {}, if_match,
                             add_item_cmd{p, v, static_cast<std::int32_t>(*qty)}, nullptr, nullptr},

@@ -8,6 +8,7 @@
 #include "actors/checkout_reconciler.hpp"
 #include "actors/payment_gateway.hpp"
 #include "actors/store_pool.hpp"
+#include "actors/cluster.hpp"
 #include "actors/system.hpp"
 #include "domain/time.hpp"
 #include "http/json.hpp"
@@ -53,9 +54,12 @@ void health_ready(const exchange_ptr& ex) {
   ex->run(auth_mode::none, [](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     ping_store(self, e, [e, finish](ping_result r) {
       bool redis_ok = !e->svc.limiter->redis_configured() || redis_up(e->svc);
-      if (r.ok && redis_ok) return finish(json_response(200, R"({"status":"ready"})"));
-      auto resp = json_response(503, r.ok ? R"({"status":"not_ready","reason":"redis"})"
-                                          : R"({"status":"not_ready","reason":"store"})");
+      auto* cv = e->svc.runtime.cluster();
+      bool joined = !cv || cv->joined();
+      if (r.ok && redis_ok && joined) return finish(json_response(200, R"({"status":"ready"})"));
+      auto resp = json_response(503, !r.ok      ? R"({"status":"not_ready","reason":"store"})"
+                                     : !redis_ok ? R"({"status":"not_ready","reason":"redis"})"
+                                                 : R"({"status":"not_ready","reason":"cluster"})");
       resp.headers.emplace_back("Retry-After", "1");
       finish(std::move(resp));
     });
@@ -103,6 +107,41 @@ void health_detailed(const exchange_ptr& ex) {
         w.field("status", "disabled");
       }
       w.end_object();
+      w.key("cluster").begin_object();
+      if (auto* cv = rt.cluster()) {
+        auto ms = cv->members();
+        std::int64_t up = 1;
+        for (const auto& mb : ms) up += mb.up ? 1 : 0;
+        const auto& f = cv->stats();
+        w.field("status", !cv->joined() ? "joining" : up == static_cast<std::int64_t>(ms.size()) + 1 ? "ok" : "degraded")
+            .field("mode", "cluster")
+            .field("node", cv->local_node())
+            .field("joined", cv->joined())
+            .field("membersUp", up)
+            .field("membersKnown", static_cast<std::int64_t>(ms.size()) + 1)
+            .field("sharePercent", static_cast<std::int64_t>(100 / up))  // of the hash space
+            .field("liveCarts", carts.live.load())
+            .field("forwarded", f.forwarded.load())
+            .field("forwardFailures", f.forward_failures.load())
+            .field("servedForOthers", f.served_for_others.load())
+            .field("rehomedCarts", carts.rehomed.load())
+            .field("staleOwnerConflicts", static_cast<std::int64_t>(m.version_conflicts.Value()))
+            .field("membershipChanges", f.member_changes.load());
+        w.key("members").begin_array();
+        w.begin_object().field("address", cv->local_node()).field("state", "up").field("self", true).end_object();
+        for (const auto& mb : ms) {
+          w.begin_object()
+              .field("address", mb.address)
+              .field("state", mb.up ? "up" : "down")
+              .field("incarnation", static_cast<std::int64_t>(mb.incarnation))
+              .field("self", false)
+              .end_object();
+        }
+        w.end_array();
+      } else {
+        w.field("status", "ok").field("mode", "single-node").field("members", 1);
+      }
+      w.end_object();
       w.key("lifecycle").begin_object();
       if (svc.lifecycle) {
         auto lf = svc.lifecycle->figures();
@@ -147,11 +186,6 @@ void health_detailed(const exchange_ptr& ex) {
             .end_object();
       }
       w.end_array();
-      w.key("cluster").begin_object()
-          .field("status", "ok")
-          .field("mode", "single-node")
-          .field("members", 1)
-          .end_object();
       w.key("actors").begin_object()
           .field("status", "ok")
           .key("cart").begin_object()
