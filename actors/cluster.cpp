@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -231,7 +232,8 @@ void connect(face_ptr self, const std::string& address) {
   auto timeout = self->state.cfg.connect_timeout;
   // The middleman actor, never the blocking remote_actor(): its connect and handshake have no
   // timeout of their own (NOTES.md), so the request carries one.
-  auto mm = self->home_system().middleman().actor_handle();
+  auto mm = self->state.cfg.tls ? self->home_system().openssl_manager().actor_handle()
+                                : self->home_system().middleman().actor_handle();
   self->request(mm, timeout, caf::connect_atom::value, host, port)
       .then(
           [self, address, timeout](const caf::node_id&, caf::strong_actor_ptr& ptr,
@@ -280,38 +282,38 @@ void tick(face_ptr self) {
 }
 
 caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_view> view,
-                   caf::actor registry, forward_renderer render, metrics* m) {
-  auto& st = self->state;
-  st.cfg = std::move(cfg);
-  st.view = std::move(view);
-  st.registry = std::move(registry);
-  st.render = std::move(render);
-  auto& r = *m->registry();
+                   caf::actor registry, forward_renderer renderer, metrics* m) {
+  auto& init = self->state;
+  init.cfg = std::move(cfg);
+  init.view = std::move(view);
+  init.registry = std::move(registry);
+  init.render = std::move(renderer);
+  auto& prom = *m->registry();
   auto& members = prometheus::BuildGauge()
                       .Name("cartd_cluster_members")
                       .Help("Cluster members as this node sees them, itself included, by state")
-                      .Register(r);
-  st.stats = std::make_unique<face_metrics>(face_metrics{
+                      .Register(prom);
+  init.stats = std::make_unique<face_metrics>(face_metrics{
       members.Add({{"state", "up"}}), members.Add({{"state", "down"}}),
       prometheus::BuildGauge()
           .Name("cartd_cluster_joined")
           .Help("1 once this node joined its cluster (or found no seed within the join timeout)")
-          .Register(r)
+          .Register(prom)
           .Add({}),
       prometheus::BuildCounter()
           .Name("cartd_cluster_membership_changes_total")
           .Help("Changes of the live membership this node saw")
-          .Register(r)
+          .Register(prom)
           .Add({}),
       prometheus::BuildCounter()
           .Name("cartd_cluster_served_for_others_total")
           .Help("Cart requests this node served as owner for another node")
-          .Register(r)
+          .Register(prom)
           .Add({})});
-  st.stats->members_up.Set(1);
-  for (const auto& s : st.cfg.seeds)
-    if (s != st.cfg.node) st.peers[s].address = s;
-  if (st.peers.empty()) mark_joined(self, "no seeds");
+  init.stats->members_up.Set(1);
+  for (const auto& s : init.cfg.seeds)
+    if (s != init.cfg.node) init.peers[s].address = s;
+  if (init.peers.empty()) mark_joined(self, "no seeds");
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     for (auto& [addr, p] : st.peers) {
@@ -328,7 +330,7 @@ caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_
     }
   });
   self->send(self, gossip_atom::value);
-  self->delayed_send(self, st.cfg.join_timeout, join_atom::value);
+  self->delayed_send(self, init.cfg.join_timeout, join_atom::value);
   return {
       [self](forward_request& fr) -> caf::result<forward_answer> {
         auto& st = self->state;

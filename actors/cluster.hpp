@@ -41,6 +41,7 @@ struct cluster_settings {
   std::chrono::milliseconds forward_timeout{2000};
   std::chrono::milliseconds gossip_interval{500};
   std::chrono::milliseconds join_timeout{5000};
+  bool tls = false;  ///< connect through CAF's OpenSSL manager (mutual TLS)
 };
 
 /// The live members as this node sees them, read by every request (lock-free snapshot).

@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -39,6 +41,14 @@ node_runtime::node_runtime(const config& cfg, store& s, metrics& m, pricing_book
     caf_cfg_.set("middleman.connection-timeout",
                  caf::timespan{std::chrono::milliseconds(cfg.cluster.connection_timeout)});
     caf_cfg_.set("middleman.app-identifiers", std::vector<std::string>{k_wire_version});
+    if (!cfg.cluster.tls_certificate.empty()) {
+      // Mutual TLS: the config check made sure all three are set (CAF would otherwise fall
+      // back to an anonymous cipher and authenticate nobody).
+      caf_cfg_.load<caf::openssl::manager>();
+      caf_cfg_.openssl_certificate = cfg.cluster.tls_certificate;
+      caf_cfg_.openssl_key = cfg.cluster.tls_key;
+      caf_cfg_.openssl_cafile = cfg.cluster.tls_cafile;
+    }
     cluster_ = std::make_shared<cluster_view>(cfg.cluster.node, m);
   }
   system_ = std::make_unique<caf::actor_system>(caf_cfg_);
@@ -119,6 +129,7 @@ void node_runtime::start_cluster(
   cs.forward_timeout = cfg_.cluster.forward_timeout;
   cs.gossip_interval = cfg_.cluster.gossip_interval;
   cs.join_timeout = cfg_.cluster.join_timeout;
+  cs.tls = !cfg_.cluster.tls_certificate.empty();
   std::string host;
   std::uint16_t port = 0;
   if (!split_host_port(cs.node, host, port))
@@ -127,7 +138,9 @@ void node_runtime::start_cluster(
                              metrics_);
   // Bound to the configured address only (an empty host would bind every interface); reuse so
   // that a restarted node takes its port back at once.
-  auto bound = system_->middleman().publish(face_, port, host.c_str(), true);
+  bool tls = !cfg_.cluster.tls_certificate.empty();
+  auto bound = tls ? caf::openssl::publish(face_, port, host.c_str(), true)
+                   : system_->middleman().publish(face_, port, host.c_str(), true);
   if (!bound)
     throw std::runtime_error("cannot publish on cluster.node " + cfg_.cluster.node + ": " +
                              system_->render(bound.error()));

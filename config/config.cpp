@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <toml++/toml.h>
 
@@ -47,6 +48,12 @@ bool is_host_port(const std::string& v) {
   std::string host;
   std::uint16_t port = 0;
   return split_host_port(v, host, port) && v.find_first_of(" ,") == std::string::npos;
+}
+
+std::string check_readable(const std::string& v) {
+  if (v.empty()) return "";
+  std::ifstream f(v);
+  return f.good() ? "" : "must name a readable file";
 }
 
 std::string check_seeds(const std::string& v) {
@@ -113,6 +120,9 @@ std::vector<key_spec> specs(config& c) {
       {"cluster.forward_timeout", kind::duration, &c.cluster.forward_timeout, 10, 600000, nullptr},
       {"cluster.gossip_interval", kind::duration, &c.cluster.gossip_interval, 10, 60000, nullptr},
       {"cluster.join_timeout", kind::duration, &c.cluster.join_timeout, 0, 600000, nullptr},
+      {"cluster.tls_certificate", kind::text, &c.cluster.tls_certificate, 0, 0, check_readable},
+      {"cluster.tls_key", kind::text, &c.cluster.tls_key, 0, 0, check_readable},
+      {"cluster.tls_cafile", kind::text, &c.cluster.tls_cafile, 0, 0, check_readable},
       {"rate_limit.enabled", kind::boolean, &c.rate_limit.enabled, 0, 0, nullptr},
       {"rate_limit.rps", kind::integer, &c.rate_limit.rps, 1, 1000000, nullptr},
       {"rate_limit.burst", kind::integer, &c.rate_limit.burst, 1, 1000000, nullptr},
@@ -297,6 +307,9 @@ bool load_config(const std::string& toml_path, const std::map<std::string, std::
           "payments.webhook_secret (CARTD_PAYMENTS_WEBHOOK_SECRET) is required with "
           "payments.provider=http");
   }
+  if (out.cluster.node.empty() && (!out.cluster.tls_certificate.empty() ||
+                                  !out.cluster.tls_key.empty() || !out.cluster.tls_cafile.empty()))
+    errors.push_back("cluster.tls_* needs cluster.node (CARTD_CLUSTER_NODE)");
   if (!out.cluster.seeds.empty() && out.cluster.node.empty())
     errors.push_back("cluster.seeds (CARTD_CLUSTER_SEEDS) needs cluster.node (CARTD_CLUSTER_NODE)");
   if (!out.cluster.node.empty()) {
@@ -307,6 +320,14 @@ bool load_config(const std::string& toml_path, const std::map<std::string, std::
           "share one store, and SQLite cannot be shared");
     if (out.cluster.forward_timeout >= out.http.request_timeout)
       errors.push_back("cluster.forward_timeout must be shorter than http.request_timeout");
+    int tls = !out.cluster.tls_certificate.empty() + !out.cluster.tls_key.empty() +
+              !out.cluster.tls_cafile.empty();
+    // CAF's OpenSSL module falls back to an anonymous cipher without certificates: refuse a
+    // half configuration rather than run unauthenticated.
+    if (tls != 0 && tls != 3)
+      errors.push_back(
+          "cluster.tls_certificate, cluster.tls_key and cluster.tls_cafile go together: set all "
+          "three or none");
     if (out.cluster.connection_timeout <= out.cluster.heartbeat_interval)
       errors.push_back("cluster.connection_timeout must be longer than cluster.heartbeat_interval");
   }

@@ -74,6 +74,11 @@ struct config {
     millis forward_timeout{2000};     ///< a request forwarded to its cart's owner
     millis gossip_interval{500};      ///< membership exchange with each live member
     millis join_timeout{5000};        ///< ready alone after this when no seed answers
+    // Mutual TLS between nodes (CAF's OpenSSL module): all three or none. A peer must show a
+    // certificate signed by the cluster CA; no host name is checked.
+    std::string tls_certificate;  ///< this node's certificate (PEM)
+    std::string tls_key;          ///< its private key (PEM)
+    std::string tls_cafile;       ///< the cluster CA (PEM)
   } cluster;
   struct rate_limit_section {
     bool enabled = true;

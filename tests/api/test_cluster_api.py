@@ -300,7 +300,9 @@ class WriteStream:
 @unittest.skipUnless(cartd_api.STORE == "postgresql", "a cluster shares PostgreSQL only")
 class FailureTest(unittest.TestCase):
     def setUp(self):
-        self.nodes, self.store = start_cluster(3)
+        # Short checkout sessions, looked at often: a re-homed session's expiry is observable.
+        self.nodes, self.store = start_cluster(3, CARTD_CHECKOUT_SESSION_TTL="2s",
+                                               CARTD_CHECKOUT_RECONCILE_INTERVAL="200ms")
 
     def tearDown(self):
         for n in self.nodes:
@@ -372,6 +374,28 @@ class FailureTest(unittest.TestCase):
             _, _, got, _ = n.client().get("/cart/" + cart["id"], headers=user)
             self.assertEqual(quantity(got), total, ws.answers)
 
+    def test_a_checkout_session_of_a_dead_owner_still_expires(self):
+        pid = put_product(self.nodes[0].client(), [{"id": "v", "sku": "S", "price": 100, "stock": 5}])
+        victim = self.nodes[2]
+        user = new_user()
+        cart = self.cart_owned_by(victim, user)
+        self.assertEqual(add(victim.client(), cart["id"], user, pid, qty=2)[0], 201)
+        st, _, s, raw = victim.client().post("/checkout/session", {"cartId": cart["id"], "shippingAddress": ADDRESS},
+                                             headers=user)
+        self.assertEqual(st, 201, raw)
+        _, _, p, _ = self.nodes[0].client().get("/products/" + pid)
+        self.assertEqual(p["variants"][0]["available"], 3)
+        victim.kill9()
+        survivor = self.nodes[0]
+        wait_for(lambda: survivor.client().get("/checkout/session/" + s["id"], headers=user)[2]["status"] == "expired",
+                 timeout=30, what="the session to expire on a survivor")
+        _, _, p, _ = survivor.client().get("/products/" + pid)
+        self.assertEqual(p["variants"][0]["available"], 5)
+        st, _, problem, _ = survivor.client().post(
+            "/checkout/process", {"sessionId": s["id"], "payment": {"method": "card", "token": "tok_visa"}},
+            headers=user)
+        self.assertEqual((st, problem["code"]), (409, "session_expired"))
+
     def test_restart_on_the_same_address_rejoins_and_takes_back_its_share(self):
         victim = self.nodes[0]
         victim.kill9()
@@ -436,6 +460,75 @@ class PartitionTest(unittest.TestCase):
         finally:
             a.stop()
             b.stop()
+
+
+def make_ca(directory, name):
+    """A CA and one certificate it signed, made with the openssl command line."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=directory)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=%s-ca" % name,
+        "-keyout", "%s-ca.key" % name, "-out", "%s-ca.pem" % name)
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=%s-node" % name,
+        "-keyout", "%s-node.key" % name, "-out", "%s-node.csr" % name)
+    run("x509", "-req", "-in", "%s-node.csr" % name, "-CA", "%s-ca.pem" % name, "-CAkey",
+        "%s-ca.key" % name, "-CAcreateserial", "-days", "2", "-out", "%s-node.pem" % name)
+    p = lambda f: os.path.join(directory, f)
+    return {"CARTD_CLUSTER_TLS_CERTIFICATE": p("%s-node.pem" % name),
+            "CARTD_CLUSTER_TLS_KEY": p("%s-node.key" % name),
+            "CARTD_CLUSTER_TLS_CAFILE": p("%s-ca.pem" % name)}
+
+
+@unittest.skipUnless(cartd_api.STORE == "postgresql", "a cluster shares PostgreSQL only")
+class TlsTest(unittest.TestCase):
+    def test_nodes_of_one_ca_cluster_and_a_peer_without_its_certificate_is_refused(self):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="cartd-tls-")
+        good = make_ca(d, "cluster")
+        rogue_certs = make_ca(d, "rogue")
+        store = cartd_api.store_url(d)
+        a_addr, b_addr, r_addr, p_addr = cluster_addresses(4)
+        a = Node(a_addr, [a_addr, b_addr], store, **good)
+        b = Node(b_addr, [a_addr, b_addr], store, **good)
+        rogue = plain = None
+        try:
+            for n in (a, b):
+                wait_for(lambda: n.members_up() == 2, what="the TLS members to see each other")
+            # Traffic crosses the TLS link: a cart owned by b, made and changed through a.
+            user = new_user()
+            pid = put_product(a.client(), [{"id": "v", "sku": "S", "price": 100, "stock": 100}])
+            for _ in range(100):
+                _, _, cart, _ = a.client().post("/cart", {}, headers=user)
+                if owner_of(cart["id"], [a_addr, b_addr]) == b_addr:
+                    break
+            self.assertEqual(add(a.client(), cart["id"], user, pid)[0], 201)
+            self.assertGreater(b.health()["servedForOthers"], 0)
+            # A node with a certificate of another CA, and one without TLS, both seeded with a.
+            rogue = Node(r_addr, [a_addr], store, CARTD_CLUSTER_JOIN_TIMEOUT="1s", **rogue_certs)
+            plain = Node(p_addr, [a_addr], store, CARTD_CLUSTER_JOIN_TIMEOUT="1s")
+            time.sleep(3)
+            for outsider in (rogue, plain):
+                h = outsider.health()
+                self.assertEqual(h["membersUp"], 1, h)
+            for n in (a, b):
+                h = n.health()
+                self.assertEqual(h["membersUp"], 2, h)
+                self.assertEqual(sorted(m["address"] for m in h["members"]), sorted([a_addr, b_addr]))
+        finally:
+            for n in (a, b, rogue, plain):
+                if n:
+                    n.stop()
+
+    def test_half_a_tls_configuration_is_refused(self):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="cartd-tls-")
+        good = make_ca(d, "cluster")
+        env = dict(os.environ, CARTD_STORE_URL="postgresql://u@127.0.0.1:1/x",
+                   CARTD_CLUSTER_NODE="127.0.0.1:%d" % free_port(),
+                   CARTD_CLUSTER_TLS_CERTIFICATE=good["CARTD_CLUSTER_TLS_CERTIFICATE"],
+                   CARTD_CLUSTER_TLS_KEY=good["CARTD_CLUSTER_TLS_KEY"])
+        p = subprocess.run([cartd_api.BIN, "serve"], env=env, capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(b"set all three or none", p.stderr)
 
 
 class RefusalTest(unittest.TestCase):
