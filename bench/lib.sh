@@ -45,11 +45,12 @@ bench_data() {
 
 # bench_wrk NAME CONNECTIONS SCRIPT PATH: prints "NAME req/s p50_ms p99_ms non2xx".
 bench_wrk() {
-  local out
+  local out t=2
+  [ "$2" -ge 2 ] || t=1
   if [ -n "$3" ]; then
-    out=$(wrk -t2 -c"$2" -d"$DURATION" --latency -s "$3" "$URL$4")
+    out=$(wrk -t$t -c"$2" -d"$DURATION" --latency -s "$3" "$URL$4")
   else
-    out=$(wrk -t2 -c"$2" -d"$DURATION" --latency "$URL$4")
+    out=$(wrk -t$t -c"$2" -d"$DURATION" --latency "$URL$4")
   fi
   echo "$out" > "$BENCH_TMP/$1.wrk"
   awk -v name="$1" '
