@@ -16,7 +16,7 @@ class catalog_cache;
 class pricing_book;
 
 struct cart_deps {
-  caf::actor registry;
+  cart_registry_actor registry;
   caf::actor store_pool;
   caf::actor writer;
   metrics* stats = nullptr;

@@ -83,9 +83,22 @@ struct cart_request {
 
 using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
+/// The store changed a cart under its actor: drop the copy here and at its owner.
+using evict_atom = caf::atom_constant<caf::atom("evict")>;
+/// Drop the local copy of a cart only (its owner elsewhere changed it); never forwarded.
+using forget_atom = caf::atom_constant<caf::atom("forget")>;
+/// Membership changed: let go of the live carts (they reload from the store on next use).
+using rehome_atom = caf::atom_constant<caf::atom("rehome")>;
 
 using cart_actor = caf::typed_actor<caf::replies_to<cart_request>::with<cart_reply>,
                                     caf::reacts_to<idle_atom>, caf::reacts_to<passivate_atom>>;
+
+/// A node's cart registry (actors/cart_registry.hpp): every cart request goes through it.
+using cart_registry_actor =
+    caf::typed_actor<caf::replies_to<cart_request>::with<cart_reply>,
+                     caf::reacts_to<evict_atom, std::string>,
+                     caf::reacts_to<forget_atom, std::string>, caf::reacts_to<rehome_atom>,
+                     caf::reacts_to<passivate_atom, std::string, caf::actor>>;
 
 }  // namespace cartd
 

@@ -20,7 +20,7 @@ struct registry_state {
   std::unordered_map<caf::actor_addr, std::string> ids;
 };
 
-using self_ptr = caf::stateful_actor<registry_state>*;
+using self_ptr = cart_registry_actor::stateful_pointer<registry_state>;
 
 void forget(self_ptr self, const std::string& id) {
   auto& st = self->state;
@@ -37,7 +37,7 @@ cart_actor& find_or_spawn(self_ptr self, const cart_id& id) {
   auto it = st.carts.find(id.value);
   if (it != st.carts.end()) return it->second;
   auto deps = st.deps;
-  deps.registry = caf::actor_cast<caf::actor>(self);
+  deps.registry = caf::actor_cast<cart_registry_actor>(self);
   auto a = self->spawn(cart_behavior, id, deps);
   self->monitor(a);
   st.ids.emplace(a.address(), id.value);
@@ -49,7 +49,20 @@ cart_actor& find_or_spawn(self_ptr self, const cart_id& id) {
   return slot;
 }
 
-void evict(self_ptr self, const std::string& id) {
+/// The store changed this cart under its actor: it reloads before its next command. The actor
+/// stays (stopping it and spawning another would let the new one load while the old one still
+/// commits what was queued for it, and then answer reads from before that commit).
+void reload(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto it = st.carts.find(id);
+  if (it == st.carts.end()) return;
+  st.deps.stats->cart_mailbox_depth.Increment();
+  caf::anon_send(it->second,
+                 cart_request{cart_id{id}, {}, std::nullopt, reload_cart{}, nullptr, nullptr});
+}
+
+/// The cart is another node's now: its actor stops after what is queued for it.
+void let_go(self_ptr self, const std::string& id) {
   auto& st = self->state;
   auto it = st.carts.find(id);
   if (it == st.carts.end()) return;
@@ -57,7 +70,7 @@ void evict(self_ptr self, const std::string& id) {
   forget(self, id);
 }
 
-caf::behavior registry(self_ptr self, cart_deps deps, std::shared_ptr<const placement> where,
+cart_registry_actor::behavior_type registry(self_ptr self, cart_deps deps, std::shared_ptr<const placement> where,
                        std::shared_ptr<registry_stats> stats) {
   self->state.deps = std::move(deps);
   self->state.where = std::move(where);
@@ -112,28 +125,26 @@ caf::behavior registry(self_ptr self, cart_deps deps, std::shared_ptr<const plac
       },
       [self](evict_atom, const std::string& id) {
         // The store changed this cart under its actor (checkout re-priced it or checked it
-        // out): stop the actor after what is queued for it, so the next message loads anew.
-        // Its owner, when that is another node, drops its copy too.
-        evict(self, id);
+        // out): it reloads before its next command. Its owner, when that is another node,
+        // reloads too.
+        reload(self, id);
         self->state.where->forget_elsewhere(cart_id{id});
       },
-      [self](forget_atom, const std::string& id) { evict(self, id); },
+      [self](forget_atom, const std::string& id) { reload(self, id); },
       [self](rehome_atom) {
-        // Membership changed. Carts now owned elsewhere go; so do the ones that stay ours: while
-        // views disagreed (a partition, a frozen node) another node may have owned and changed
-        // them, and a copy from before would answer reads from the past. Each goes after what is
-        // queued for it and the next request loads the last committed state.
+        // Membership changed. Carts now owned elsewhere go; the ones that stay ours reload
+        // before their next command: while views disagreed (a partition, a frozen node)
+        // another node may have owned and changed them, and a copy from before would answer
+        // reads from the past.
         auto& st = self->state;
-        std::vector<std::string> all;
-        std::int64_t moved = 0;
-        for (const auto& [id, a] : st.carts) {
-          all.push_back(id);
-          if (st.where->owner_of(cart_id{id}) != st.where->local_node()) ++moved;
-        }
-        for (const auto& id : all) evict(self, id);
-        if (moved > 0) {
-          st.stats->rehomed += moved;
-          st.deps.stats->carts_rehomed.Increment(static_cast<double>(moved));
+        std::vector<std::string> gone, stay;
+        for (const auto& [id, a] : st.carts)
+          (st.where->owner_of(cart_id{id}) != st.where->local_node() ? gone : stay).push_back(id);
+        for (const auto& id : gone) let_go(self, id);
+        for (const auto& id : stay) reload(self, id);
+        if (!gone.empty()) {
+          st.stats->rehomed += static_cast<std::int64_t>(gone.size());
+          st.deps.stats->carts_rehomed.Increment(static_cast<double>(gone.size()));
         }
       },
       [self](passivate_atom, const std::string& id, const caf::actor& who) {
@@ -151,7 +162,7 @@ caf::behavior registry(self_ptr self, cart_deps deps, std::shared_ptr<const plac
 
 }  // namespace
 
-caf::actor spawn_cart_registry(caf::actor_system& sys, cart_deps deps,
+cart_registry_actor spawn_cart_registry(caf::actor_system& sys, cart_deps deps,
                                std::shared_ptr<const placement> where,
                                std::shared_ptr<registry_stats> stats) {
   return sys.spawn(registry, std::move(deps), std::move(where), std::move(stats));

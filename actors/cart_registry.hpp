@@ -22,7 +22,7 @@ struct registry_stats {
 };
 
 /// `deps.registry` is filled in by the registry itself.
-caf::actor spawn_cart_registry(caf::actor_system& sys, cart_deps deps,
+cart_registry_actor spawn_cart_registry(caf::actor_system& sys, cart_deps deps,
                                std::shared_ptr<const placement> where,
                                std::shared_ptr<registry_stats> stats);
 

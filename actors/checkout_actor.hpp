@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 
+#include "actors/cart_protocol.hpp"
 #include "domain/price_engine.hpp"
 
 namespace cartd {
@@ -33,7 +34,7 @@ struct checkout_stats {
 
 struct checkout_deps {
   caf::actor store_pool;
-  caf::actor carts;  ///< the cart registry: told to reload a cart checkout changed
+  cart_registry_actor carts;  ///< the cart registry: told to reload a cart checkout changed
   metrics* stats = nullptr;
   checkout_stats* figures = nullptr;
   pricing_book* pricing = nullptr;

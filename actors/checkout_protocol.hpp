@@ -67,7 +67,6 @@ struct checkout_reply {
 };
 
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
-using evict_atom = caf::atom_constant<caf::atom("evict")>;
 
 }  // namespace cartd
 

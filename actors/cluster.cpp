@@ -142,7 +142,7 @@ struct face_metrics {
 struct face_state {
   cluster_settings cfg;
   std::shared_ptr<cluster_view> view;
-  caf::actor registry;
+  cart_registry_actor registry;
   forward_renderer render;
   std::unique_ptr<face_metrics> stats;
   std::map<std::string, peer> peers;
@@ -282,7 +282,7 @@ void tick(face_ptr self) {
 }
 
 caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_view> view,
-                   caf::actor registry, forward_renderer renderer, metrics* m) {
+                   cart_registry_actor registry, forward_renderer renderer, metrics* m) {
   auto& init = self->state;
   init.cfg = std::move(cfg);
   init.view = std::move(view);
@@ -402,7 +402,7 @@ caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_
 }  // namespace
 
 caf::actor spawn_cluster_face(caf::actor_system& sys, cluster_settings settings,
-                              std::shared_ptr<cluster_view> view, caf::actor registry,
+                              std::shared_ptr<cluster_view> view, cart_registry_actor registry,
                               forward_renderer render, metrics& m) {
   return sys.spawn(face, std::move(settings), std::move(view), std::move(registry),
                    std::move(render), &m);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/cart_protocol.hpp"
 #include "actors/placement.hpp"
 
 namespace prometheus {
@@ -108,7 +109,7 @@ using forward_renderer = std::function<forward_answer(const render_spec&, const 
 /// timeouts), gossips addresses, monitors members, reconnects with backoff. The caller
 /// publishes the returned handle on the cluster port.
 caf::actor spawn_cluster_face(caf::actor_system& sys, cluster_settings settings,
-                              std::shared_ptr<cluster_view> view, caf::actor registry,
+                              std::shared_ptr<cluster_view> view, cart_registry_actor registry,
                               forward_renderer render, metrics& m);
 
 }  // namespace cartd

@@ -153,9 +153,12 @@ void node_runtime::shutdown() {
   // The registry goes first: its carts are linked to nothing, so stop them through it, then
   // the writer (its queue is empty once no cart is waiting), then the store workers.
   if (payments_) payments_->stop();  // wakes calls stalled on purpose (tok_timeout)
-  for (auto* a : {&face_, &orders_, &checkouts_, &registry_, &writer_, &store_pool_}) {
-    if (*a) caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
-  }
+  if (face_) caf::anon_send_exit(face_, caf::exit_reason::user_shutdown);
+  if (orders_) caf::anon_send_exit(orders_, caf::exit_reason::user_shutdown);
+  if (checkouts_) caf::anon_send_exit(checkouts_, caf::exit_reason::user_shutdown);
+  if (registry_) caf::anon_send_exit(registry_, caf::exit_reason::user_shutdown);
+  if (writer_) caf::anon_send_exit(writer_, caf::exit_reason::user_shutdown);
+  if (store_pool_) caf::anon_send_exit(store_pool_, caf::exit_reason::user_shutdown);
   if (pricing_pool_) pricing_pool_->stop();
   if (payment_pool_) payment_pool_->stop();
   face_ = nullptr;

@@ -34,7 +34,7 @@ class node_runtime {
   node_runtime& operator=(const node_runtime&) = delete;
 
   caf::actor_system& system() { return *system_; }
-  const caf::actor& registry() const { return registry_; }
+  const cart_registry_actor& registry() const { return registry_; }
   const caf::actor& store_pool() const { return store_pool_; }
   const caf::actor& writer() const { return writer_; }
   const registry_stats& carts() const { return *stats_; }
@@ -82,7 +82,7 @@ class node_runtime {
   std::unique_ptr<bulkhead> pricing_pool_;
   std::unique_ptr<bulkhead> payment_pool_;
   caf::actor writer_;
-  caf::actor registry_;
+  cart_registry_actor registry_;
   std::unique_ptr<payment_gateway> payments_;
   std::unique_ptr<checkout_stats> checkout_stats_;
   caf::actor checkouts_;

@@ -128,10 +128,7 @@ typename Inspector::result_type inspect(Inspector& f, member_info& x) {
 // Atoms of the cluster face (at most 10 characters).
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using gossip_atom = caf::atom_constant<caf::atom("gossip")>;
-/// To a registry: drop the local copy of a cart (its owner elsewhere changed it); no forwarding.
-using forget_atom = caf::atom_constant<caf::atom("forget")>;
-/// To a registry: membership changed; let go of the carts that are no longer this node's.
-using rehome_atom = caf::atom_constant<caf::atom("rehome")>;
+
 
 }  // namespace cartd
 
