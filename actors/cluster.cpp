@@ -144,6 +144,8 @@ struct face_state {
   std::shared_ptr<cluster_view> view;
   cart_registry_actor registry;
   forward_renderer render;
+  caf::actor checkouts;  ///< null when checkout is not running
+  checkout_renderer render_checkout;
   std::unique_ptr<face_metrics> stats;
   std::map<std::string, peer> peers;
 };
@@ -282,12 +284,15 @@ void tick(face_ptr self) {
 }
 
 caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_view> view,
-                   cart_registry_actor registry, forward_renderer renderer, metrics* m) {
+                   cart_registry_actor registry, forward_renderer renderer, caf::actor checkouts,
+                   checkout_renderer render_checkout, metrics* m) {
   auto& init = self->state;
   init.cfg = std::move(cfg);
   init.view = std::move(view);
   init.registry = std::move(registry);
   init.render = std::move(renderer);
+  init.checkouts = std::move(checkouts);
+  init.render_checkout = std::move(render_checkout);
   auto& prom = *m->registry();
   auto& members = prometheus::BuildGauge()
                       .Name("cartd_cluster_members")
@@ -376,6 +381,37 @@ caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_
                 });
         return rp;
       },
+      [self](checkout_forward& cf) -> caf::result<forward_answer> {
+        auto& st = self->state;
+        st.view->stats().served_for_others++;
+        st.stats->served_for_others.Increment();
+        auto render = st.render_checkout;
+        auto rp = self->make_response_promise<forward_answer>();
+        auto fail = [rp, cf, render](domain_error e) mutable {
+          rp.deliver(render(cf, checkout_reply::fail(std::move(e))));
+        };
+        if (!st.checkouts) {
+          fail(make_error(error_code::unavailable, "checkout is not running"));
+          return rp;
+        }
+        auto on_reply = [rp, cf, render](checkout_reply& r) mutable { rp.deliver(render(cf, r)); };
+        auto on_error = [fail](caf::error&) mutable {
+          fail(make_error(error_code::unavailable, "checkout did not answer"));
+        };
+        auto timeout = std::chrono::milliseconds(cf.timeout_ms);
+        if (cf.op == checkout_forward::open) {
+          checkout_open cmd{cf.id, cf.who, cart_id{cf.cart}, cf.shipping_address_json,
+                            cf.billing_address_json, cf.shipping_method, cf.email, cf.tax_region};
+          self->request(st.checkouts, timeout, std::move(cmd)).then(on_reply, on_error);
+        } else if (cf.op == checkout_forward::process) {
+          self->request(st.checkouts, timeout, checkout_process{cf.id, cf.who, cf.token})
+              .then(on_reply, on_error);
+        } else {
+          self->request(st.checkouts, timeout, checkout_get{cf.id, cf.who})
+              .then(on_reply, on_error);
+        }
+        return rp;
+      },
       [self](hello_atom, member_info& from) -> std::vector<member_info> {
         // A member greets us: its handle is the sender (a direct connection, never a handle
         // passed on by a third node).
@@ -403,9 +439,10 @@ caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_
 
 caf::actor spawn_cluster_face(caf::actor_system& sys, cluster_settings settings,
                               std::shared_ptr<cluster_view> view, cart_registry_actor registry,
-                              forward_renderer render, metrics& m) {
+                              forward_renderer render, caf::actor checkouts,
+                              checkout_renderer render_checkout, metrics& m) {
   return sys.spawn(face, std::move(settings), std::move(view), std::move(registry),
-                   std::move(render), &m);
+                   std::move(render), std::move(checkouts), std::move(render_checkout), &m);
 }
 
 }  // namespace cartd

@@ -104,12 +104,18 @@ std::string rendezvous_owner(const std::vector<std::string>& live, const std::st
 
 /// Renders a cart reply as the HTTP answer a spec asks for (the HTTP side provides it).
 using forward_renderer = std::function<forward_answer(const render_spec&, const cart_reply&)>;
+struct checkout_forward;
+struct checkout_reply;
+/// Renders a checkout reply as the HTTP answer (the HTTP side provides it).
+using checkout_renderer =
+    std::function<forward_answer(const checkout_forward&, const checkout_reply&)>;
 
 /// Spawns the face and starts joining: connects to each seed through the middleman actor (with
 /// timeouts), gossips addresses, monitors members, reconnects with backoff. The caller
 /// publishes the returned handle on the cluster port.
 caf::actor spawn_cluster_face(caf::actor_system& sys, cluster_settings settings,
                               std::shared_ptr<cluster_view> view, cart_registry_actor registry,
-                              forward_renderer render, metrics& m);
+                              forward_renderer render, caf::actor checkouts,
+                              checkout_renderer render_checkout, metrics& m);
 
 }  // namespace cartd

@@ -109,7 +109,8 @@ void node_runtime::start_checkout(std::function<std::string(const priced_totals&
 }
 
 void node_runtime::start_cluster(
-    std::function<forward_answer(const render_spec&, const cart_reply&)> render) {
+    std::function<forward_answer(const render_spec&, const cart_reply&)> render,
+    std::function<forward_answer(const checkout_forward&, const checkout_reply&)> render_checkout) {
   if (!cluster_) return;
   cluster_settings cs;
   cs.node = cfg_.cluster.node;
@@ -135,7 +136,7 @@ void node_runtime::start_cluster(
   if (!split_host_port(cs.node, host, port))
     throw std::runtime_error("cluster.node must be HOST:PORT");
   face_ = spawn_cluster_face(*system_, std::move(cs), cluster_, registry_, std::move(render),
-                             metrics_);
+                             checkouts_, std::move(render_checkout), metrics_);
   // Bound to the configured address only (an empty host would bind every interface); reuse so
   // that a restarted node takes its port back at once.
   bool tls = !cfg_.cluster.tls_certificate.empty();

@@ -21,6 +21,8 @@ class cluster_view;
 struct cart_reply;
 struct forward_answer;
 struct render_spec;
+struct checkout_forward;
+struct checkout_reply;
 class payment_gateway;
 struct checkout_stats;
 struct priced_totals;
@@ -61,7 +63,9 @@ class node_runtime {
   /// cluster.node (blocking: call from main before HTTP starts) and starts joining the seeds.
   /// `render` turns a cart reply into the HTTP answer a forwarded request asks for. Throws
   /// std::runtime_error when the cluster port cannot be bound.
-  void start_cluster(std::function<forward_answer(const render_spec&, const cart_reply&)> render);
+  void start_cluster(
+      std::function<forward_answer(const render_spec&, const cart_reply&)> render,
+      std::function<forward_answer(const checkout_forward&, const checkout_reply&)> render_checkout);
   /// Null on a single node.
   cluster_view* cluster() { return cluster_.get(); }
   const caf::actor& cluster_face() const { return face_; }

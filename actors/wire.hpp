@@ -75,6 +75,20 @@ struct forward_answer {
   bool recorded = false;             ///< the Idempotency-Key answer committed with the change
 };
 
+/// A checkout request for a session that lives with another node's cart (or session id): the
+/// owner runs it on its checkout registry and renders the answer as a forward_answer.
+struct checkout_forward {
+  enum op_t : std::uint8_t { open = 1, get, process };
+  std::uint8_t op = get;
+  std::string id;  ///< the session
+  principal who;
+  std::string cart, shipping_address_json, billing_address_json, shipping_method, email,
+      tax_region;                 ///< open
+  std::string token;              ///< process
+  std::int64_t timeout_ms = 0;    ///< the owner's wait for its session actor
+  std::string path, request_id;   ///< for problem details
+};
+
 /// One member as gossip carries it: an address and the incarnation it runs (never a handle).
 struct member_info {
   std::string address;  ///< host:port, spelled as the member's own cluster.node
@@ -121,6 +135,13 @@ typename Inspector::result_type inspect(Inspector& f, forward_answer& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, checkout_forward& x) {
+  return f(caf::meta::type_name("checkout_forward"), x.op, x.id, x.who, x.cart,
+           x.shipping_address_json, x.billing_address_json, x.shipping_method, x.email,
+           x.tax_region, x.token, x.timeout_ms, x.path, x.request_id);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
   return f(caf::meta::type_name("member_info"), x.address, x.incarnation);
 }
@@ -139,6 +160,7 @@ CAF_ADD_TYPE_ID(cartd, (cartd::forward_request))
 CAF_ADD_TYPE_ID(cartd, (cartd::forward_answer))
 CAF_ADD_TYPE_ID(cartd, (cartd::member_info))
 CAF_ADD_TYPE_ID(cartd, (std::vector<cartd::member_info>))
+CAF_ADD_TYPE_ID(cartd, (cartd::checkout_forward))
 CAF_END_TYPE_ID_BLOCK(cartd)
 
 namespace cartd {

@@ -16,6 +16,7 @@
 #include "actors/system.hpp"
 #include "actors/wire.hpp"
 #include "http/route_support.hpp"
+#include "http/routes.hpp"
 #include "config/config.hpp"
 #include "domain/ids.hpp"
 #include "domain/time.hpp"
@@ -169,9 +170,13 @@ int run_serve(const std::string& config_path) {
       &runtime.catalog(), cfg.checkout.reconcile_interval, cfg.payments.timeout);
   svc.reconciler = reconciler.get();
   try {
-    runtime.start_cluster([&svc](const render_spec& spec, const cart_reply& r) {
-      return render_forwarded(svc, spec, r);
-    });
+    runtime.start_cluster(
+        [&svc](const render_spec& spec, const cart_reply& r) {
+          return render_forwarded(svc, spec, r);
+        },
+        [](const checkout_forward& cf, const checkout_reply& r) {
+          return render_checkout_forwarded(cf, r);
+        });
   } catch (const std::exception& e) {
     std::cerr << "cartd: " << e.what() << "\n";
     return 1;

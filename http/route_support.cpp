@@ -167,6 +167,31 @@ bool none_match(const std::string& if_none_match, const std::string& etag) {
   return false;
 }
 
+forward_answer to_forwarded(http_response resp) {
+  forward_answer a;
+  a.status = resp.status;
+  a.content_type = std::move(resp.content_type);
+  a.etag = std::move(resp.etag);
+  a.body = std::move(resp.body);
+  for (auto& [k, v] : resp.headers) {
+    a.headers.push_back(std::move(k));
+    a.headers.push_back(std::move(v));
+  }
+  return a;
+}
+
+http_response from_forwarded(const exchange& ex, forward_answer& a) {
+  if (a.recorded && ex.idempotency) ex.idempotency->recorded = true;
+  http_response resp;
+  resp.status = a.status;
+  resp.content_type = std::move(a.content_type);
+  resp.etag = std::move(a.etag);
+  resp.body = std::move(a.body);
+  for (std::size_t i = 0; i + 1 < a.headers.size(); i += 2)
+    resp.headers.emplace_back(a.headers[i], a.headers[i + 1]);
+  return resp;
+}
+
 forward_answer render_forwarded(const service& svc, const render_spec& spec, const cart_reply& r) {
   http_request req;
   req.method = spec.method;
@@ -176,16 +201,7 @@ forward_answer render_forwarded(const service& svc, const render_spec& spec, con
   auto rules = rules_of(svc);
   auto resp = render_reply(r, req, spec.ok_status, static_cast<cart_view>(spec.view), rules.get(),
                            spec.location);
-  forward_answer a;
-  a.status = resp.status;
-  a.content_type = std::move(resp.content_type);
-  a.etag = std::move(resp.etag);
-  a.body = std::move(resp.body);
-  for (auto& [k, v] : resp.headers) {
-    a.headers.push_back(k);
-    a.headers.push_back(v);
-  }
-  return a;
+  return to_forwarded(std::move(resp));
 }
 
 namespace {
@@ -217,42 +233,7 @@ void forward_to_owner(const exchange_ptr& ex, cart_request req, int ok_status, c
       fr.spec.idempotency_key = e->idempotency->key;
     }
     fr.origin = cv->local_node();
-    auto started = std::chrono::steady_clock::now();
-    // The owner's death (its connection lost) answers at once rather than at the timeout:
-    // CAF drops what was in flight to a dead node without a word (NOTES.md).
-    auto answered = std::make_shared<bool>(false);
-    auto once = [answered, finish](http_response r) {
-      if (*answered) return;
-      *answered = true;
-      finish(std::move(r));
-    };
-    self->monitor(owner);
-    self->set_down_handler([e, once, cv, started](caf::down_msg&) {
-      cv->observe_forward(std::chrono::steady_clock::now() - started, false);
-      once(error_response(
-          make_error(error_code::unavailable, "the cart's owner node went down; retry"), e->req));
-    });
-    self->request(owner, e->svc.cfg.cluster.forward_timeout, std::move(fr))
-        .then(
-            [e, finish = once, cv, started](forward_answer& a) {
-              cv->observe_forward(std::chrono::steady_clock::now() - started, true);
-              if (a.recorded && e->idempotency) e->idempotency->recorded = true;
-              http_response resp;
-              resp.status = a.status;
-              resp.content_type = std::move(a.content_type);
-              resp.etag = std::move(a.etag);
-              resp.body = std::move(a.body);
-              for (std::size_t i = 0; i + 1 < a.headers.size(); i += 2)
-                resp.headers.emplace_back(a.headers[i], a.headers[i + 1]);
-              finish(std::move(resp));
-            },
-            [e, finish = once, cv, started, answered](caf::error&) {
-              if (*answered) return;
-              cv->observe_forward(std::chrono::steady_clock::now() - started, false);
-              finish(error_response(
-                  make_error(error_code::unavailable, "the cart's owner node did not answer"),
-                  e->req));
-            });
+    forward_to(self, e, finish, owner, std::move(fr), e->svc.cfg.cluster.forward_timeout);
   });
 }
 

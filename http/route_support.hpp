@@ -1,13 +1,19 @@
 #pragma once
 // Pieces every route handler uses: typed path params, If-Match, and the cart round trip.
+#include <caf/event_based_actor.hpp>
+
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 
 #include "actors/cart_protocol.hpp"
+#include "actors/cluster.hpp"
+#include "actors/system.hpp"
 #include "actors/wire.hpp"
 #include "http/exchange.hpp"
+#include "http/service.hpp"
 
 namespace cartd {
 
@@ -42,6 +48,48 @@ std::shared_ptr<const pricing_rules> rules_of(const service& svc);
 /// rendered by the owner, is written out unchanged.
 void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view,
                   location_rule where = {});
+/// A response as the answer a forwarded request carries back.
+forward_answer to_forwarded(http_response resp);
+/// A forwarded request's answer as this node's response (and the Idempotency-Key flag).
+http_response from_forwarded(const exchange& ex, forward_answer& a);
+
+/// Sends `msg` (a forward_request or checkout_forward) to the face of another node and
+/// finishes with the answer that node rendered: `503` with Retry-After at once when that node
+/// goes down (its face is monitored: CAF drops what was in flight to a dead node silently), or
+/// after `timeout` when it does not answer (frozen). Never retried here: the owner may have
+/// committed; the client's retry with its Idempotency-Key is the safe one.
+template <class Message>
+void forward_to(caf::event_based_actor* self, const exchange_ptr& e, const finish_fn& finish,
+                const caf::actor& owner, Message msg, std::chrono::milliseconds timeout) {
+  auto* cv = e->svc.runtime.cluster();
+  auto started = std::chrono::steady_clock::now();
+  auto answered = std::make_shared<bool>(false);
+  auto once = [answered, finish](http_response r) {
+    if (*answered) return;
+    *answered = true;
+    finish(std::move(r));
+  };
+  self->monitor(owner);
+  self->set_down_handler([e, once, cv, started](caf::down_msg&) {
+    cv->observe_forward(std::chrono::steady_clock::now() - started, false);
+    once(error_response(
+        make_error(error_code::unavailable, "the cart's owner node went down; retry"), e->req));
+  });
+  self->request(owner, timeout, std::move(msg))
+      .then(
+          [e, once, cv, started](forward_answer& a) {
+            cv->observe_forward(std::chrono::steady_clock::now() - started, true);
+            once(from_forwarded(*e, a));
+          },
+          [e, once, cv, started, answered](caf::error&) {
+            if (*answered) return;
+            cv->observe_forward(std::chrono::steady_clock::now() - started, false);
+            once(error_response(
+                make_error(error_code::unavailable, "the cart's owner node did not answer"),
+                e->req));
+          });
+}
+
 /// The owner's side of a forwarded request: `r` rendered as `spec` asks.
 forward_answer render_forwarded(const service& svc, const render_spec& spec, const cart_reply& r);
 /// `limit` (1..100, default 20) and `cursor` (a nextCursor this server gave) of a list route;

@@ -5,6 +5,12 @@
 
 namespace cartd {
 
+struct checkout_forward;
+struct checkout_reply;
+struct forward_answer;
+/// The owner's side of a forwarded checkout request: its reply as the HTTP answer.
+forward_answer render_checkout_forwarded(const checkout_forward& cf, const checkout_reply& r);
+
 void health(const exchange_ptr& ex);
 void health_ready(const exchange_ptr& ex);
 void health_detailed(const exchange_ptr& ex);

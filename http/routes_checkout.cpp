@@ -3,6 +3,8 @@
 #include <caf/all.hpp>
 
 #include "actors/checkout_protocol.hpp"
+#include "actors/cluster.hpp"
+#include "actors/wire.hpp"
 #include "actors/system.hpp"
 #include "domain/time.hpp"
 #include "http/json.hpp"
@@ -82,10 +84,55 @@ http_response answer(const checkout_reply& r, const http_request& req) {
   return resp;
 }
 
-/// Sends `cmd` to the session's actor and renders its reply.
+checkout_forward to_forward(const checkout_open& c) {
+  checkout_forward f;
+  f.op = checkout_forward::open;
+  f.id = c.id;
+  f.who = c.who;
+  f.cart = c.cart.value;
+  f.shipping_address_json = c.shipping_address_json;
+  f.billing_address_json = c.billing_address_json;
+  f.shipping_method = c.shipping_method;
+  f.email = c.email;
+  f.tax_region = c.tax_region;
+  return f;
+}
+
+checkout_forward to_forward(const checkout_get& c) {
+  checkout_forward f;
+  f.op = checkout_forward::get;
+  f.id = c.id;
+  f.who = c.who;
+  return f;
+}
+
+checkout_forward to_forward(const checkout_process& c) {
+  checkout_forward f;
+  f.op = checkout_forward::process;
+  f.id = c.id;
+  f.who = c.who;
+  f.token = c.token;
+  return f;
+}
+
+/// Sends `cmd` to the session's actor and renders its reply. In a cluster the session lives
+/// on the node its id hashes to, which is its cart's owner when it was opened (new_session_id).
 template <class Command>
 void ask_checkout(caf::event_based_actor* self, const exchange_ptr& e, const finish_fn& finish,
                   Command cmd, std::chrono::milliseconds timeout) {
+  if (auto* cv = e->svc.runtime.cluster()) {
+    auto owner = cv->owner_of(cart_id{cmd.id});
+    if (owner != cv->local_node()) {
+      if (auto face = cv->face_of(owner)) {
+        auto f = to_forward(cmd);
+        f.timeout_ms = timeout.count();
+        f.path = e->req.path;
+        f.request_id = e->req.request_id;
+        // The owner's own wait, plus the hop.
+        return forward_to(self, e, finish, face, std::move(f), timeout + std::chrono::milliseconds(500));
+      }
+    }
+  }
   const auto& checkouts = e->svc.runtime.checkouts();
   if (!checkouts)
     return finish(error_response(make_error(error_code::unavailable, "checkout is not running"), e->req));
@@ -97,7 +144,26 @@ void ask_checkout(caf::event_based_actor* self, const exchange_ptr& e, const fin
             });
 }
 
+/// A new session's id: in a cluster, one that hashes to the node owning the cart, so that the
+/// session lives with its cart (and every node finds it from its id alone).
+std::string new_session_id(const service& svc, const cart_id& cart) {
+  auto id = new_uuid_v7(now_ms());
+  auto* cv = svc.runtime.cluster();
+  if (!cv) return id;
+  auto owner = cv->owner_of(cart);
+  // With n live members one id in n hashes there: 64 tries fail with odds (1 - 1/n)^64.
+  for (int i = 0; i < 64 && cv->owner_of(cart_id{id}) != owner; ++i) id = new_uuid_v7(now_ms());
+  return id;
+}
+
 }  // namespace
+
+forward_answer render_checkout_forwarded(const checkout_forward& cf, const checkout_reply& r) {
+  http_request req;
+  req.path = cf.path;
+  req.request_id = cf.request_id;
+  return to_forwarded(answer(r, req));
+}
 
 void create_checkout_route(const exchange_ptr& ex) {
   if (!ex->authenticate(auth_mode::caller)) return;
@@ -123,7 +189,7 @@ void create_checkout_route(const exchange_ptr& ex) {
   cmd.email = email.value_or("");
   ex->run(auth_mode::caller, [cmd](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     auto c = cmd;
-    c.id = new_uuid_v7(now_ms());
+    c.id = new_session_id(e->svc, c.cart);
     c.who = e->who;
     ask_checkout(self, e, finish, std::move(c), e->svc.cfg.http.request_timeout);
   });

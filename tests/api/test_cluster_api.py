@@ -206,6 +206,39 @@ class ThreeNodesTest(unittest.TestCase):
             _, _, got, _ = n.client().get("/cart/" + cart["id"], headers=user)
             self.assertEqual(quantity(got), 240)
 
+    def test_a_checkout_session_lives_with_its_cart_owner(self):
+        live = [n.address for n in self.nodes]
+        pid = put_product(self.nodes[0].client(), [{"id": "v", "sku": "S", "price": 700, "stock": 50}])
+        for k in range(3):
+            user = new_user()
+            _, _, cart, _ = self.nodes[k].client().post("/cart", {}, headers=user)
+            self.assertEqual(add(self.nodes[k].client(), cart["id"], user, pid, qty=2)[0], 201)
+            owner = owner_of(cart["id"], live)
+            opener = self.nodes[(k + 1) % 3]
+            st, hdrs, s, raw = opener.client().post(
+                "/checkout/session", {"cartId": cart["id"], "shippingAddress": ADDRESS}, headers=user)
+            self.assertEqual(st, 201, raw)
+            self.assertEqual(hdrs["location"], "/api/v1/checkout/session/" + s["id"])
+            self.assertEqual(owner_of(s["id"], live), owner)
+            bodies = set()
+            for n in self.nodes:
+                st, _, got, raw = n.client().get("/checkout/session/" + s["id"], headers=user)
+                self.assertEqual(st, 200, raw)
+                bodies.add(raw)
+                st, _, p, _ = n.client().get("/checkout/session/" + s["id"], headers=new_user())
+                self.assertEqual(st, 404)
+            self.assertEqual(len(bodies), 1)
+            payer = self.nodes[(k + 2) % 3]
+            st, hdrs, order, raw = payer.client().post(
+                "/checkout/process", {"sessionId": s["id"], "payment": {"method": "card", "token": "tok_visa"}},
+                headers=user)
+            self.assertEqual(st, 201, raw)
+            self.assertEqual(order["subtotal"], 1400)
+            st, _, again, _ = opener.client().post(
+                "/checkout/process", {"sessionId": s["id"], "payment": {"method": "card", "token": "tok_visa"}},
+                headers=user)
+            self.assertEqual((st, again["id"]), (200, order["id"]))
+
     def test_checkout_race_across_three_nodes(self):
         pid = put_product(self.nodes[0].client(), [{"id": "v", "sku": "S", "price": 500, "stock": 4}])
         shoppers = []
