@@ -9,6 +9,7 @@
 #include "actors/pricing_book.hpp"
 #include "actors/snapshot_writer.hpp"
 #include "actors/store_pool.hpp"
+#include "actors/wire.hpp"
 #include "domain/catalog.hpp"
 #include "domain/time.hpp"
 #include "persistence/snapshot_codec.hpp"
@@ -106,13 +107,15 @@ void persist(self_ptr self, write_unit unit, cart next, cart_request req, reply_
   // No timer here: a timer per write costs the clock thread ~10% CPU at full load, and the
   // writer always answers (its transaction ends in a commit, an error, or the store's own
   // busy timeout). The HTTP request around this has its bounded timeout (503 on expiry).
+  bool recorded = unit.completes.has_value();
   self->request(self->state.deps.writer, caf::infinite, std::move(unit))
       .await(
-          [self, next = std::move(next), req, done, attempt](write_status st) mutable {
+          [self, next = std::move(next), req, done, attempt, recorded](write_status st) mutable {
             if (st == write_status::committed) {
-              if (req.idempotency) req.idempotency->recorded = true;
               self->state.current = next;
-              return done(cart_reply::success(std::move(next)));
+              auto reply = cart_reply::success(std::move(next));
+              reply.recorded = recorded;
+              return done(std::move(reply));
             }
             self->state.loaded = false;
             if (attempt > 0) {
@@ -162,9 +165,13 @@ write_unit unit_for(self_ptr self, const cart_request& req, std::vector<cart_wri
                     const cart& next) {
   write_unit unit{std::move(writes), std::nullopt, {}};
   if (self->state.deps.publish_events) unit.events = events_for(req, self->state.current, next);
-  if (req.idempotency && req.idempotency->render) {
-    unit.completes = idempotency_completion{req.idempotency->scope, req.idempotency->key,
-                                            req.idempotency->render(next, line_states_of(self, next))};
+  const auto& spec = req.idempotency;
+  const auto* render = self->state.deps.render;
+  if (!spec.idempotency_key.empty() && render && *render) {
+    auto reply = cart_reply::success(next);
+    reply.lines = line_states_of(self, next);
+    unit.completes = idempotency_completion{spec.idempotency_scope, spec.idempotency_key,
+                                            stored_of((*render)(spec, reply))};
   }
   return unit;
 }
@@ -204,7 +211,7 @@ void with_offer(self_ptr self, const product_id& p, const variant_id& v,
 
 void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, reply_fn done,
            int attempt) {
-  cart_request lend{cmd.source, req.who, std::nullopt, lend_for_merge{}, nullptr, nullptr};
+  cart_request lend{cmd.source, req.who, std::nullopt, lend_for_merge{}, nullptr, {}};
   self->request(self->state.deps.registry, self->state.deps.io_timeout, std::move(lend))
       .await(
           [self, req, cmd, done, attempt](cart_reply& source) {
@@ -239,7 +246,7 @@ void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, reply_
             // Either way the source's stored state may have moved: it reloads before its next
             // command.
             reply_fn notify = [registry, who, source_id, done](cart_reply r) {
-              caf::anon_send(registry, cart_request{source_id, who, std::nullopt, reload_cart{}, nullptr, nullptr});
+              caf::anon_send(registry, cart_request{source_id, who, std::nullopt, reload_cart{}, nullptr, {}});
               done(std::move(r));
             };
             persist(self, std::move(unit), std::move(merged->target), req, notify, attempt);

@@ -14,6 +14,10 @@ namespace cartd {
 class metrics;
 class catalog_cache;
 class pricing_book;
+struct forward_answer;
+
+/// Renders a cart reply as the HTTP answer a spec asks for (the HTTP side provides it).
+using forward_renderer = std::function<forward_answer(const render_spec&, const cart_reply&)>;
 
 struct cart_deps {
   cart_registry_actor registry;
@@ -26,6 +30,9 @@ struct cart_deps {
   std::chrono::milliseconds idle_timeout{300000};
   std::chrono::milliseconds io_timeout{4000};
   bool publish_events = false;  ///< write domain events to the outbox (Redis configured)
+  /// Renders an Idempotency-Key answer to store with the change (set once, before the first
+  /// request). Null or empty: the front end stores the answer after the reply instead.
+  const forward_renderer* render = nullptr;
 };
 
 struct cart_actor_state;

@@ -7,9 +7,7 @@
 #include <caf/atom.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 
-#include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,9 +46,10 @@ struct cart_reply {
   cart state;
   domain_error error;
   std::vector<line_state> lines;  ///< how each line stands against the catalog (with `state`)
+  bool recorded = false;  ///< the request's Idempotency-Key answer committed with the change
 
-  static cart_reply success(cart c) { return {true, std::move(c), {}, {}}; }
-  static cart_reply failure(domain_error e) { return {false, {}, std::move(e), {}}; }
+  static cart_reply success(cart c) { return {true, std::move(c), {}, {}, false}; }
+  static cart_reply failure(domain_error e) { return {false, {}, std::move(e), {}, false}; }
 };
 
 /// Where a reply goes when the sender is not an actor (the HTTP front end's fast path): the
@@ -62,14 +61,22 @@ class cart_reply_sink {
   virtual void deliver(cart_reply r) = 0;
 };
 
-/// An Idempotency-Key request's answer, to be stored by the very transaction that commits the
-/// change it reports (see idempotency_completion). The front end sets `render`; the cart sets
-/// `recorded` once that transaction committed.
-struct idempotency_ticket {
-  std::string scope;
-  std::string key;
-  std::function<stored_response(const cart&, const std::vector<line_state>&)> render;
-  std::atomic<bool> recorded{false};
+/// Where a 201 points: nowhere, the cart, or the line of a product and variant.
+struct location_rule {
+  enum kind_t : std::uint8_t { none = 0, cart_path, item_path };
+  std::uint8_t kind = none;
+  std::string product, variant;
+};
+
+/// How a cart reply becomes its HTTP answer, and what the arriving request looked like: plain
+/// values, so that the node that runs the command can render the answer (a forwarded request's
+/// owner; an Idempotency-Key answer stored in the transaction of the change it reports).
+struct render_spec {
+  std::int32_t ok_status = 200;
+  std::uint8_t view = 0;  ///< the HTTP side's cart_view
+  location_rule location;
+  std::string method, path, request_id, if_none_match;
+  std::string idempotency_scope, idempotency_key;  ///< empty key: no Idempotency-Key
 };
 
 struct cart_request {
@@ -78,7 +85,10 @@ struct cart_request {
   std::optional<std::uint64_t> if_match;
   cart_command command;
   std::shared_ptr<cart_reply_sink> reply_to;  ///< null: answer the request as usual
-  std::shared_ptr<idempotency_ticket> idempotency;  ///< null: no Idempotency-Key
+  /// An Idempotency-Key request (non-empty key): the cart stores the answer this spec renders
+  /// (cart_deps::render) in the very transaction that commits the change, and says so in
+  /// cart_reply::recorded.
+  render_spec idempotency;
 };
 
 using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
@@ -102,6 +112,7 @@ using cart_registry_actor =
 
 }  // namespace cartd
 
-// Local-only for now: the cluster issue gives these an `inspect` and registers them remotely.
+// Local only: a cart_request holds the front end's reply sink and a std::variant, and never
+// leaves its node; what crosses is forward_request / forward_answer (actors/wire.hpp).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cartd::cart_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cartd::cart_reply)

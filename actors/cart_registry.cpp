@@ -58,7 +58,7 @@ void reload(self_ptr self, const std::string& id) {
   if (it == st.carts.end()) return;
   st.deps.stats->cart_mailbox_depth.Increment();
   caf::anon_send(it->second,
-                 cart_request{cart_id{id}, {}, std::nullopt, reload_cart{}, nullptr, nullptr});
+                 cart_request{cart_id{id}, {}, std::nullopt, reload_cart{}, nullptr, {}});
 }
 
 /// The cart is another node's now: its actor stops after what is queued for it.

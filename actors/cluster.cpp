@@ -143,7 +143,7 @@ struct face_state {
   cluster_settings cfg;
   std::shared_ptr<cluster_view> view;
   cart_registry_actor registry;
-  forward_renderer render;
+  const forward_renderer* render = nullptr;  ///< the node's (node_runtime owns it)
   caf::actor checkouts;  ///< null when checkout is not running
   checkout_renderer render_checkout;
   std::unique_ptr<face_metrics> stats;
@@ -284,13 +284,13 @@ void tick(face_ptr self) {
 }
 
 caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_view> view,
-                   cart_registry_actor registry, forward_renderer renderer, caf::actor checkouts,
-                   checkout_renderer render_checkout, metrics* m) {
+                   cart_registry_actor registry, const forward_renderer* renderer,
+                   caf::actor checkouts, checkout_renderer render_checkout, metrics* m) {
   auto& init = self->state;
   init.cfg = std::move(cfg);
   init.view = std::move(view);
   init.registry = std::move(registry);
-  init.render = std::move(renderer);
+  init.render = renderer;
   init.checkouts = std::move(checkouts);
   init.render_checkout = std::move(render_checkout);
   auto& prom = *m->registry();
@@ -346,37 +346,21 @@ caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_
                          fr.has_if_match ? std::optional<std::uint64_t>{fr.if_match} : std::nullopt,
                          from_wire(fr.command),
                          nullptr,
-                         nullptr};
+                         fr.spec};
+        // The owner stores an Idempotency-Key answer in the transaction of the change, as for a
+        // local request; the arriving node learns it did from `recorded`.
         auto spec = fr.spec;
         auto render = st.render;
-        std::shared_ptr<idempotency_ticket> ticket;
-        if (!spec.idempotency_key.empty()) {
-          // The owner stores the Idempotency-Key answer in the transaction of the change, as a
-          // local request would; the arriving node learns it did from `recorded`.
-          ticket = std::make_shared<idempotency_ticket>();
-          ticket->scope = spec.idempotency_scope;
-          ticket->key = spec.idempotency_key;
-          ticket->render = [render, spec](const cart& c, const std::vector<line_state>& lines) {
-            auto reply = cart_reply::success(c);
-            reply.lines = lines;
-            auto a = render(spec, reply);
-            std::string location;
-            for (std::size_t i = 0; i + 1 < a.headers.size(); i += 2)
-              if (a.headers[i] == "Location") location = a.headers[i + 1];
-            return stored_response{a.status, a.content_type, a.etag, a.body, location};
-          };
-          req.idempotency = ticket;
-        }
         auto rp = self->make_response_promise<forward_answer>();
         self->request(st.registry, st.cfg.forward_timeout * 4 / 5, std::move(req))
             .then(
-                [rp, spec, render, ticket](cart_reply& r) mutable {
-                  auto a = render(spec, r);
-                  a.recorded = ticket && ticket->recorded;
+                [rp, spec, render](cart_reply& r) mutable {
+                  auto a = (*render)(spec, r);
+                  a.recorded = r.recorded;
                   rp.deliver(std::move(a));
                 },
                 [rp, spec, render](caf::error&) mutable {
-                  rp.deliver(render(spec, cart_reply::failure(make_error(
+                  rp.deliver((*render)(spec, cart_reply::failure(make_error(
                                               error_code::unavailable, "cart did not answer"))));
                 });
         return rp;
@@ -439,10 +423,10 @@ caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_
 
 caf::actor spawn_cluster_face(caf::actor_system& sys, cluster_settings settings,
                               std::shared_ptr<cluster_view> view, cart_registry_actor registry,
-                              forward_renderer render, caf::actor checkouts,
+                              const forward_renderer* render, caf::actor checkouts,
                               checkout_renderer render_checkout, metrics& m) {
   return sys.spawn(face, std::move(settings), std::move(view), std::move(registry),
-                   std::move(render), std::move(checkouts), std::move(render_checkout), &m);
+                   render, std::move(checkouts), std::move(render_checkout), &m);
 }
 
 }  // namespace cartd

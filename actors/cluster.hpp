@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/cart_protocol.hpp"
+#include "actors/cart_actor.hpp"
 #include "actors/placement.hpp"
 
 namespace prometheus {
@@ -102,8 +102,6 @@ class cluster_view final : public placement {
 /// Rendezvous (highest random weight) choice among `live`: stable while membership is.
 std::string rendezvous_owner(const std::vector<std::string>& live, const std::string& key);
 
-/// Renders a cart reply as the HTTP answer a spec asks for (the HTTP side provides it).
-using forward_renderer = std::function<forward_answer(const render_spec&, const cart_reply&)>;
 struct checkout_forward;
 struct checkout_reply;
 /// Renders a checkout reply as the HTTP answer (the HTTP side provides it).
@@ -115,7 +113,7 @@ using checkout_renderer =
 /// publishes the returned handle on the cluster port.
 caf::actor spawn_cluster_face(caf::actor_system& sys, cluster_settings settings,
                               std::shared_ptr<cluster_view> view, cart_registry_actor registry,
-                              forward_renderer render, caf::actor checkouts,
+                              const forward_renderer* render, caf::actor checkouts,
                               checkout_renderer render_checkout, metrics& m);
 
 }  // namespace cartd

@@ -75,6 +75,7 @@ node_runtime::node_runtime(const config& cfg, store& s, metrics& m, pricing_book
   deps.idle_timeout = cfg.cart.idle_timeout;
   deps.io_timeout = cfg.http.request_timeout * 4 / 5;
   deps.publish_events = !cfg.redis.url.empty();
+  deps.render = &render_;
   std::shared_ptr<const placement> where;
   if (cluster_) where = cluster_;
   else where = std::make_shared<local_placement>(cfg.node.name);
@@ -108,8 +109,12 @@ void node_runtime::start_checkout(std::function<std::string(const priced_totals&
                                                      !cfg_.redis.url.empty()});
 }
 
+void node_runtime::set_renderer(
+    std::function<forward_answer(const render_spec&, const cart_reply&)> render) {
+  render_ = std::move(render);
+}
+
 void node_runtime::start_cluster(
-    std::function<forward_answer(const render_spec&, const cart_reply&)> render,
     std::function<forward_answer(const checkout_forward&, const checkout_reply&)> render_checkout) {
   if (!cluster_) return;
   cluster_settings cs;
@@ -135,7 +140,7 @@ void node_runtime::start_cluster(
   std::uint16_t port = 0;
   if (!split_host_port(cs.node, host, port))
     throw std::runtime_error("cluster.node must be HOST:PORT");
-  face_ = spawn_cluster_face(*system_, std::move(cs), cluster_, registry_, std::move(render),
+  face_ = spawn_cluster_face(*system_, std::move(cs), cluster_, registry_, &render_,
                              checkouts_, std::move(render_checkout), metrics_);
   // Bound to the configured address only (an empty host would bind every interface); reuse so
   // that a restarted node takes its port back at once.

@@ -59,12 +59,17 @@ class node_runtime {
   payment_gateway* payments() { return payments_.get(); }
   checkout_stats* checkout_figures() { return checkout_stats_.get(); }
 
+  /// The HTTP side's renderer of cart replies: a cart stores an Idempotency-Key answer it
+  /// renders with the change, and a forwarded request's owner answers with it. Set it once,
+  /// before the first request (before HTTP and the cluster start); without it the front end
+  /// stores Idempotency-Key answers itself after the reply.
+  void set_renderer(std::function<forward_answer(const render_spec&, const cart_reply&)> render);
+
   /// Clustered nodes only (cluster.node set): spawns this node's cluster face, publishes it on
   /// cluster.node (blocking: call from main before HTTP starts) and starts joining the seeds.
-  /// `render` turns a cart reply into the HTTP answer a forwarded request asks for. Throws
-  /// std::runtime_error when the cluster port cannot be bound.
+  /// `render_checkout` turns a checkout reply into the HTTP answer a forwarded request asks
+  /// for. Throws std::runtime_error when the cluster port cannot be bound.
   void start_cluster(
-      std::function<forward_answer(const render_spec&, const cart_reply&)> render,
       std::function<forward_answer(const checkout_forward&, const checkout_reply&)> render_checkout);
   /// Null on a single node.
   cluster_view* cluster() { return cluster_.get(); }
@@ -82,6 +87,8 @@ class node_runtime {
   catalog_cache catalog_;
   pricing_book* pricing_;
   std::shared_ptr<registry_stats> stats_ = std::make_shared<registry_stats>();
+  /// Read by cart actors and the cluster face through a pointer (cart_deps::render).
+  std::function<forward_answer(const render_spec&, const cart_reply&)> render_;
   caf::actor store_pool_;
   std::unique_ptr<bulkhead> pricing_pool_;
   std::unique_ptr<bulkhead> payment_pool_;

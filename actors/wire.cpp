@@ -12,6 +12,13 @@ std::string location_for(const location_rule& rule, const cart& c) {
   return "/api/v1/cart/" + c.id.value;
 }
 
+stored_response stored_of(const forward_answer& a) {
+  std::string location;
+  for (std::size_t i = 0; i + 1 < a.headers.size(); i += 2)
+    if (a.headers[i] == "Location") location = a.headers[i + 1];
+  return stored_response{a.status, a.content_type, a.etag, a.body, location};
+}
+
 namespace {
 
 struct to_wire_visitor {

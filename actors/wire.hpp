@@ -41,22 +41,8 @@ struct wire_command {
   std::string metadata_json;
 };
 
-/// Where a 201 points: nowhere, the cart, or the line of a product and variant.
-struct location_rule {
-  enum kind_t : std::uint8_t { none = 0, cart_path, item_path };
-  std::uint8_t kind = none;
-  std::string product, variant;
-};
+// location_rule and render_spec: actors/cart_protocol.hpp (a local request carries them too).
 std::string location_for(const location_rule& rule, const cart& c);
-
-/// How the owner renders the answer, and what the arriving request looked like.
-struct render_spec {
-  std::int32_t ok_status = 200;
-  std::uint8_t view = 0;  ///< the HTTP side's cart_view
-  location_rule location;
-  std::string method, path, request_id, if_none_match;
-  std::string idempotency_scope, idempotency_key;  ///< empty key: no Idempotency-Key
-};
 
 struct forward_request {
   std::string target;
@@ -94,6 +80,9 @@ struct member_info {
   std::string address;  ///< host:port, spelled as the member's own cluster.node
   std::uint64_t incarnation = 0;
 };
+
+/// The answer as the store keeps it for an Idempotency-Key (its Location header picked out).
+stored_response stored_of(const forward_answer& a);
 
 /// Only commands the HTTP front end sends have a wire form; false for the internal ones.
 bool to_wire(const cart_command& cmd, wire_command& out);

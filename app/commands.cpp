@@ -1,9 +1,11 @@
 #include "app/commands.hpp"
 
+#include <errno.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -123,6 +125,72 @@ int run_routes() {
   return 0;
 }
 
+int run_config(const std::string& config_path, const config_options& opts) {
+  if (!opts.check_path.empty()) {
+    // The file alone: what it says must be valid whatever the environment adds.
+    config cfg;
+    std::vector<std::string> errors;
+    if (!std::filesystem::is_regular_file(opts.check_path)) {
+      std::cerr << "cartd config: " << opts.check_path << ": no such file\n";
+      return 2;
+    }
+    if (!load_config(opts.check_path, {}, cfg, errors)) {
+      std::cerr << "cartd config: " << opts.check_path << " is not valid:\n";
+      for (const auto& e : errors) std::cerr << "  - " << e << "\n";
+      return 2;
+    }
+    std::cout << "cartd config: " << opts.check_path << " is valid\n";
+    if (!opts.print) return 0;
+  }
+  if (!opts.print) {
+    std::cerr << "cartd config: say --print [--json] or --check FILE\n";
+    return 2;
+  }
+  config cfg;
+  if (!load(config_path, cfg)) return 2;
+  auto entries = describe_config(cfg);
+  if (opts.json) {
+    json_writer w;
+    w.begin_object().key("keys").begin_array();
+    for (const auto& e : entries) {
+      w.begin_object()
+          .field("key", e.key)
+          .field("env", e.env)
+          .field("type", e.type)
+          .field("value", e.value)
+          .field("secret", e.secret)
+          .end_object();
+    }
+    w.end_array().end_object();
+    std::cout << w.str() << "\n";
+    return 0;
+  }
+  // TOML that `--config` reads back (masked secrets aside), each key with its variable; the
+  // keys of one section together, sections in the order the table first names them.
+  std::vector<std::string> sections;
+  for (const auto& e : entries) {
+    auto sec = e.key.substr(0, e.key.find('.'));
+    if (std::find(sections.begin(), sections.end(), sec) == sections.end()) sections.push_back(sec);
+  }
+  for (const auto& sec : sections) {
+    std::cout << (sec == sections.front() ? "" : "\n") << "[" << sec << "]\n";
+    for (const auto& e : entries) {
+      auto dot = e.key.find('.');
+      if (e.key.compare(0, dot, sec) != 0 || dot != sec.size()) continue;
+      std::string quoted = "\"";
+      for (char c : e.value) {
+        if (c == '"' || c == '\\') quoted.push_back('\\');
+        quoted.push_back(c);
+      }
+      quoted.push_back('"');
+      std::string value = e.type == "integer" || e.type == "boolean" ? e.value : quoted;
+      std::cout << e.key.substr(dot + 1) << " = " << value << "  # " << e.env
+                << (e.secret ? " (secret)" : "") << "\n";
+    }
+  }
+  return 0;
+}
+
 int run_serve(const std::string& config_path) {
   config cfg;
   if (!load(config_path, cfg)) return 2;
@@ -169,11 +237,10 @@ int run_serve(const std::string& config_path) {
       *db, stats, *runtime.payments(), *runtime.checkout_figures(), runtime.checkouts(),
       &runtime.catalog(), cfg.checkout.reconcile_interval, cfg.payments.timeout);
   svc.reconciler = reconciler.get();
+  runtime.set_renderer(
+      [&svc](const render_spec& spec, const cart_reply& r) { return render_forwarded(svc, spec, r); });
   try {
     runtime.start_cluster(
-        [&svc](const render_spec& spec, const cart_reply& r) {
-          return render_forwarded(svc, spec, r);
-        },
         [](const checkout_forward& cf, const checkout_reply& r) {
           return render_checkout_forwarded(cf, r);
         });
@@ -195,6 +262,17 @@ int run_serve(const std::string& config_path) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  if (cfg.http.drain_period.count() > 0) {
+    // Not ready first, still serving: the balancer (nginx, a Kubernetes Service) stops sending
+    // new requests here. A second signal ends the drain early.
+    svc.draining = true;
+    spdlog::info(R"({{"msg":"draining","signal":{},"drainMillis":{}}})", sig,
+                 cfg.http.drain_period.count());
+    auto ms = cfg.http.drain_period.count();
+    timespec wait{static_cast<time_t>(ms / 1000), static_cast<long>((ms % 1000) * 1'000'000)};
+    while (sigtimedwait(&stop_signals, nullptr, &wait) < 0 && errno == EINTR) {
+    }
+  }
   spdlog::info(R"({{"msg":"stopping","signal":{}}})", sig);
   server.stop();      // stop accepting, answer what is in flight
   svc.reconciler = nullptr;

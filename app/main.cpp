@@ -19,7 +19,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"admin"}));
   token->add_option("--ttl", tok.ttl, "lifetime, e.g. 15m or 1h")->capture_default_str();
   auto* routes = app.add_subcommand("routes", "print the route table");
-  for (auto* sub : {serve, migrate, token})
+  cartd::config_options cfg_opts;
+  auto* config = app.add_subcommand("config", "print the effective configuration or check a file");
+  config->add_flag("--print", cfg_opts.print, "the effective configuration, secrets masked");
+  config->add_flag("--json", cfg_opts.json, "with --print: as JSON");
+  config->add_option("--check", cfg_opts.check_path, "validate a TOML file and exit 0 or 2");
+  for (auto* sub : {serve, migrate, token, config})
     sub->add_option("--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
 
   CLI11_PARSE(app, argc, argv);
@@ -28,5 +33,6 @@ int main(int argc, char** argv) {
   if (*migrate) return cartd::run_migrate(config_path);
   if (*token) return cartd::run_token(config_path, tok);
   if (*routes) return cartd::run_routes();
+  if (*config) return cartd::run_config(config_path, cfg_opts);
   return 2;
 }

@@ -75,6 +75,7 @@ std::vector<key_spec> specs(config& c) {
       {"http.threads", kind::integer, &c.http.threads, 1, 64, nullptr},
       {"http.request_timeout", kind::duration, &c.http.request_timeout, 10, 600000, nullptr},
       {"http.access_log", kind::boolean, &c.http.access_log, 0, 0, nullptr},
+      {"http.drain_period", kind::duration, &c.http.drain_period, 0, 600000, nullptr},
       {"store.url", kind::text, &c.store.url, 0, 0, check_url},
       {"store.group_commit", kind::boolean, &c.store.group_commit, 0, 0, nullptr},
       {"store.batch_max", kind::integer, &c.store.batch_max, 1, 10000, nullptr},
@@ -91,6 +92,8 @@ std::vector<key_spec> specs(config& c) {
        [](const std::string& v) { return v.size() >= 16 ? "" : "must be at least 16 bytes"; }},
       {"auth.issuer", kind::text, &c.auth.issuer, 0, 0, nullptr},
       {"auth.audience", kind::text, &c.auth.audience, 0, 0, nullptr},
+      {"auth.operator_token", kind::text, &c.auth.operator_token, 0, 0,
+       [](const std::string& v) { return v.empty() || v.size() >= 16 ? "" : "must be at least 16 bytes"; }},
       {"cart.idle_timeout", kind::duration, &c.cart.idle_timeout, 10, 7LL * 86400000, nullptr},
       {"cart.max_quantity_per_line", kind::integer, &c.cart.max_quantity_per_line, 1, 1000000,
        nullptr},
@@ -338,6 +341,79 @@ bool load_config(const std::string& toml_path, const std::map<std::string, std::
     out.node.name = host;
   }
   return errors.empty();
+}
+
+namespace {
+
+bool is_secret_key(const std::string& key) {
+  return key == "auth.jwt_secret" || key == "auth.operator_token" || key == "payments.api_key" ||
+         key == "payments.webhook_secret" || key == "store.url" || key == "redis.url";
+}
+
+constexpr const char* k_mask = "********";
+
+/// scheme://user:password@host/… → scheme://user:********@host/…; and a password=… parameter.
+std::string mask_url(std::string url) {
+  auto scheme = url.find("://");
+  if (scheme != std::string::npos) {
+    auto at = url.find('@', scheme + 3);
+    auto slash = url.find('/', scheme + 3);
+    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+      auto colon = url.find(':', scheme + 3);
+      if (colon != std::string::npos && colon < at) url.replace(colon + 1, at - colon - 1, k_mask);
+    }
+  }
+  for (auto p = url.find("password="); p != std::string::npos; p = url.find("password=", p + 1)) {
+    auto end = url.find('&', p);
+    url.replace(p + 9, (end == std::string::npos ? url.size() : end) - p - 9, k_mask);
+  }
+  return url;
+}
+
+std::string duration_text(millis d) {
+  auto n = d.count();
+  if (n != 0 && n % 86'400'000 == 0) return std::to_string(n / 86'400'000) + "d";
+  if (n != 0 && n % 3'600'000 == 0) return std::to_string(n / 3'600'000) + "h";
+  if (n != 0 && n % 60'000 == 0) return std::to_string(n / 60'000) + "m";
+  if (n != 0 && n % 1000 == 0) return std::to_string(n / 1000) + "s";
+  return std::to_string(n) + "ms";
+}
+
+}  // namespace
+
+std::vector<config_entry> describe_config(const config& c) {
+  config copy = c;  // specs() wants fields to point at; it reads them only
+  std::vector<config_entry> out;
+  for (const auto& k : specs(copy)) {
+    config_entry e;
+    e.key = k.name;
+    e.env = env_name(k.name);
+    e.secret = is_secret_key(e.key);
+    switch (k.type) {
+      case kind::text: {
+        const auto& v = *static_cast<const std::string*>(k.field);
+        e.type = "text";
+        e.value = !e.secret || v.empty() ? v
+                  : e.key == "store.url" || e.key == "redis.url" ? mask_url(v)
+                                                                 : k_mask;
+        break;
+      }
+      case kind::integer:
+        e.type = "integer";
+        e.value = std::to_string(*static_cast<const int*>(k.field));
+        break;
+      case kind::boolean:
+        e.type = "boolean";
+        e.value = *static_cast<const bool*>(k.field) ? "true" : "false";
+        break;
+      case kind::duration:
+        e.type = "duration";
+        e.value = duration_text(*static_cast<const millis*>(k.field));
+        break;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 std::map<std::string, std::string> cartd_environment() {

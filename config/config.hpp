@@ -19,6 +19,10 @@ struct config {
     millis request_timeout{5000};
     bool access_log = true;
     std::int64_t max_body = 64 * 1024;
+    /// After SIGTERM: /health/ready answers 503 while the node keeps serving this long, then it
+    /// stops accepting. 0 (the default, and what API.md's SIGTERM says) stops at once; a
+    /// deployment behind a balancer sets it (deploy/k8s: 10s).
+    millis drain_period{0};
   } http;
   struct store_section {
     std::string url = "sqlite://./data/cartd.db";
@@ -35,6 +39,9 @@ struct config {
     std::string jwt_secret;
     std::string issuer;
     std::string audience;
+    /// A bearer token (at least 16 bytes) that opens /dashboard to an operator without an admin
+    /// JWT; unset: only admin JWTs do.
+    std::string operator_token;
   } auth;
   struct cart_section {
     millis idle_timeout{5 * 60 * 1000};
@@ -120,6 +127,20 @@ bool parse_duration(const std::string& text, millis& out);
 /// false and fills `errors` with every problem found.
 bool load_config(const std::string& toml_path, const std::map<std::string, std::string>& env,
                  config& out, std::vector<std::string>& errors);
+
+/// One configuration key as `cartd config --print` shows it.
+struct config_entry {
+  std::string key;    ///< section.key
+  std::string env;    ///< CARTD_SECTION_KEY
+  std::string type;   ///< text | integer | boolean | duration
+  std::string value;  ///< the effective value as text; secrets masked
+  bool secret = false;
+};
+
+/// Every key the loader knows, in table order, with its effective value in `c`. Secrets (the
+/// JWT secret, tokens, payment keys) show as "********" when set; a password inside a store or
+/// Redis URL is masked the same way.
+std::vector<config_entry> describe_config(const config& c);
 
 /// The process environment's CARTD_* variables.
 std::map<std::string, std::string> cartd_environment();

@@ -4,6 +4,9 @@
 #include <pistache/http.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <random>
+
 #include "actors/cart_protocol.hpp"
 #include "actors/store_pool.hpp"
 #include "actors/system.hpp"
@@ -20,19 +23,60 @@ namespace {
 /// A claim older than this is one whose process died mid-request; it may be taken over.
 constexpr std::int64_t k_stale_claim_ms = 60'000;
 
+void trace_fields(json_writer& w, const http_request& req) {
+  w.field("requestId", req.request_id).field("traceId", req.trace_id).field("spanId", req.span_id);
+  if (!req.parent_span_id.empty()) w.field("parentSpanId", req.parent_span_id);
+}
+
 void access_log(const http_request& req, int status, double ms) {
   json_writer w;
-  w.begin_object()
-      .field("ts", format_rfc3339(now_ms()))
-      .field("msg", "access")
-      .field("requestId", req.request_id)
-      .field("method", req.method)
+  w.begin_object().field("ts", format_rfc3339(now_ms())).field("msg", "access");
+  trace_fields(w, req);
+  w.field("method", req.method)
       .field("route", req.route)
       .field("path", req.path)
       .field("status", status)
       .key("latencyUs")
       .value(static_cast<std::int64_t>(ms * 1000))
       .end_object();
+  spdlog::info(w.str());
+}
+
+bool is_write(const std::string& method) {
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+/// One line per admin write, answered or refused: who, what, and the resource's version before
+/// and after where it has one (orders; carts). Products, discounts, tax rates and shipping
+/// methods carry no version: null. `before` is the If-Match the caller sent, else the version
+/// the change replaced (after - 1) for a change that did not create the resource.
+void audit_log(const exchange& ex, const http_response& r) {
+  const auto& req = ex.req;
+  json_writer w;
+  w.begin_object().field("ts", format_rfc3339(now_ms())).field("msg", "audit");
+  trace_fields(w, req);
+  w.field("who", ex.who.user)
+      .field("admin", ex.who.admin)
+      .field("method", req.method)
+      .field("route", req.route)
+      .field("path", req.path)
+      .field("status", r.status);
+  std::int64_t after = r.status < 300 ? top_level_version(r.body) : -1;
+  std::int64_t before = -1;
+  if (!req.if_match.empty()) {
+    auto digits = req.if_match;
+    digits.erase(std::remove_if(digits.begin(), digits.end(),
+                                [](char c) { return c < '0' || c > '9'; }),
+                 digits.end());
+    if (!digits.empty() && digits.size() < 19) before = std::stoll(digits);
+  } else if (after > 1 && r.status != 201) {
+    before = after - 1;
+  }
+  w.key("before");
+  if (before >= 0) w.value(before); else w.null();
+  w.key("after");
+  if (after >= 0) w.value(after); else w.null();
+  w.end_object();
   spdlog::info(w.str());
 }
 
@@ -159,8 +203,11 @@ void exchange::respond(http_response r) {
     write(std::move(r));
   } catch (const std::exception& e) {
     // Called from actor threads: a failed write must never take an actor down with it.
-    spdlog::error(R"({{"msg":"response not written","requestId":"{}","error":"{}"}})",
-                  req.request_id, e.what());
+    json_writer line;
+    line.begin_object().field("ts", format_rfc3339(now_ms())).field("msg", "response not written");
+    trace_fields(line, req);
+    line.field("error", std::string_view(e.what())).end_object();
+    spdlog::error(line.str());
   }
 }
 
@@ -170,18 +217,94 @@ void exchange::write(http_response r) {
   headers.add(std::make_shared<text_header>("X-Request-Id", req.request_id));
   if (!r.etag.empty()) headers.add(std::make_shared<text_header>("ETag", r.etag));
   for (auto& [k, v] : r.headers) headers.add(std::make_shared<text_header>(k, v));
+  if (svc.draining) req.close_connection = true;  // the client reconnects elsewhere
   add_connection_header(w, req);
   // Counted before it is sent: a client that reads /metrics right after its answer must find
   // its request there.
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - req.start;
   svc.stats.observe_http(req.route, req.method.c_str(), r.status, took.count());
   if (svc.cfg.http.access_log) access_log(req, r.status, took.count() * 1000);
+  if (admin_route && is_write(req.method)) audit_log(*this, r);
   auto code = static_cast<Pistache::Http::Code>(r.status);
   if (r.content_type.empty()) {
     w.send(code, r.body);  // 204: no body, no Content-Type
   } else {
     w.send(code, r.body, Pistache::Http::Mime::MediaType::fromString(r.content_type));
   }
+}
+
+namespace {
+
+bool lower_hex(std::string_view s, std::size_t n) {
+  if (s.size() != n) return false;
+  bool nonzero = false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    nonzero |= c != '0';
+  }
+  return nonzero;
+}
+
+std::string random_hex(std::size_t n) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(n, '0');
+  for (std::size_t i = 0; i < n; i += 16) {
+    auto bits = rng();
+    for (std::size_t j = i; j < n && j < i + 16; ++j, bits >>= 4) out[j] = digits[bits & 15];
+  }
+  if (out.find_first_not_of('0') == std::string::npos) out[n - 1] = '1';  // all-zero is invalid
+  return out;
+}
+
+}  // namespace
+
+void trace_request(http_request& req, const std::string& tp) {
+  // version "-" trace-id(32) "-" parent-id(16) "-" flags(2); version ff is invalid, and a
+  // version 00 header has exactly this length.
+  std::string_view v(tp);
+  bool ok = v.size() == 55 && v[2] == '-' && v[35] == '-' && v[52] == '-' &&
+            v.substr(0, 2) == "00" && lower_hex(v.substr(3, 32), 32) &&
+            lower_hex(v.substr(36, 16), 16) &&
+            std::string_view("0123456789abcdef").find(v[53]) != std::string_view::npos &&
+            std::string_view("0123456789abcdef").find(v[54]) != std::string_view::npos;
+  if (ok) {
+    req.trace_id = std::string(v.substr(3, 32));
+    req.parent_span_id = std::string(v.substr(36, 16));
+  } else {
+    req.trace_id = random_hex(32);
+    req.parent_span_id.clear();
+  }
+  req.span_id = random_hex(16);
+}
+
+std::int64_t top_level_version(const std::string& body) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '{' || c == '[') ++depth;
+    else if (c == '}' || c == ']') --depth;
+    else if (c == '"') {
+      static constexpr std::string_view key = "\"version\":";
+      if (depth == 1 && body.compare(i, key.size(), key) == 0) {
+        std::size_t j = i + key.size();
+        while (j < body.size() && body[j] == ' ') ++j;
+        std::int64_t n = 0;
+        std::size_t start = j;
+        while (j < body.size() && body[j] >= '0' && body[j] <= '9' && j - start < 18)
+          n = n * 10 + (body[j++] - '0');
+        return j > start ? n : -1;
+      }
+      in_string = true;
+    }
+  }
+  return -1;
 }
 
 http_response error_response(const domain_error& e, const http_request& req) {
@@ -208,6 +331,7 @@ bool exchange::authenticate(auth_mode mode) {
   // Public routes answer as anonymous when the credentials are bad (API.md v1.1): a shop
   // page must not break because a shopper's token expired.
   public_route = mode == auth_mode::none || mode == auth_mode::open;
+  admin_route = mode == auth_mode::admin;
   if (!req.authorization.empty()) {
     const std::string bearer = "bearer ";  // the scheme is case-insensitive (RFC 7235)
     std::string scheme = req.authorization.substr(0, bearer.size());

@@ -23,7 +23,15 @@ class event_based_actor;
 namespace cartd {
 
 struct service;
-struct idempotency_ticket;
+
+/// The Idempotency-Key this request claimed. `recorded` is set once the answer committed with
+/// the change it reports (a cart's transaction), so that the front end does not store it again;
+/// it may be set from a cart actor's thread (the reply sink), hence atomic.
+struct idempotency_ticket {
+  std::string scope;
+  std::string key;
+  std::atomic<bool> recorded{false};
+};
 
 struct http_request {
   std::string method;
@@ -33,6 +41,11 @@ struct http_request {
   std::string body;
   std::string content_type;
   std::string request_id;
+  /// W3C trace context: the trace this request belongs to (an incoming `traceparent`'s, else a
+  /// new one), this request's own span, and the caller's span when one was sent.
+  std::string trace_id;
+  std::string span_id;
+  std::string parent_span_id;
   std::string idempotency_key;
   bool has_idempotency_key = false;
   std::string if_match;  ///< raw header; empty when absent
@@ -76,6 +89,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
   std::string session_token_hash;
   /// A public route (auth_mode none or open): bad credentials are ignored, not refused.
   bool public_route = false;
+  /// An admin route: a write through it leaves an audit line (who, what, versions).
+  bool admin_route = false;
   /// Set once this request claimed its Idempotency-Key; cart commands store their answer with
   /// the change they commit.
   std::shared_ptr<idempotency_ticket> idempotency;
@@ -111,6 +126,11 @@ class exchange : public std::enable_shared_from_this<exchange> {
 };
 
 http_response error_response(const domain_error& e, const http_request& req);
+/// Reads a `traceparent` header (W3C Trace Context, version 00 form) into `req`: a valid one is
+/// continued (its trace id kept, its span the parent), anything else starts a new trace.
+void trace_request(http_request& req, const std::string& traceparent);
+/// The top-level "version" number of a JSON object body; -1 when it has none.
+std::int64_t top_level_version(const std::string& body);
 /// The Location header of `r`; empty when it has none.
 std::string location_of(const http_response& r);
 

@@ -94,6 +94,7 @@ http_response render_reply(const cart_reply& r, const http_request& req, int ok_
 /// record to write on the caller's actor).
 void answer(const exchange_ptr& ex, const cart_reply& r, int ok_status, cart_view view,
             const location_rule& where, const finish_fn& finish) {
+  if (r.recorded) recorded(*ex);
   if (view != cart_view::totals || !r.ok) {
     auto rules = rules_of(*ex);
     return finish(render_reply(r, ex->req, ok_status, view, rules.get(), where));
@@ -206,6 +207,24 @@ forward_answer render_forwarded(const service& svc, const render_spec& spec, con
 
 namespace {
 
+/// How `ex`'s cart reply is rendered, as values (for the owner of a forwarded request and for
+/// the cart that stores an Idempotency-Key answer with its change).
+render_spec spec_for(const exchange& ex, int ok_status, cart_view view, const location_rule& where) {
+  render_spec spec;
+  spec.ok_status = ok_status;
+  spec.view = static_cast<std::uint8_t>(view);
+  spec.location = where;
+  spec.method = ex.req.method;
+  spec.path = ex.req.path;
+  spec.request_id = ex.req.request_id;
+  spec.if_none_match = ex.req.if_none_match;
+  if (ex.idempotency) {
+    spec.idempotency_scope = ex.idempotency->scope;
+    spec.idempotency_key = ex.idempotency->key;
+  }
+  return spec;
+}
+
 /// The cart is another node's: forward it there, with a timeout shorter than the request's
 /// (a dead or frozen owner answers 503 with Retry-After, never a hang). Writes are not retried
 /// blindly: the owner may have committed before it went silent; the client's retry (with its
@@ -221,17 +240,7 @@ void forward_to_owner(const exchange_ptr& ex, cart_request req, int ok_status, c
     fr.has_if_match = req.if_match.has_value();
     fr.if_match = req.if_match.value_or(0);
     to_wire(req.command, fr.command);
-    fr.spec.ok_status = ok_status;
-    fr.spec.view = static_cast<std::uint8_t>(view);
-    fr.spec.location = where;
-    fr.spec.method = e->req.method;
-    fr.spec.path = e->req.path;
-    fr.spec.request_id = e->req.request_id;
-    fr.spec.if_none_match = e->req.if_none_match;
-    if (e->idempotency) {
-      fr.spec.idempotency_scope = e->idempotency->scope;
-      fr.spec.idempotency_key = e->idempotency->key;
-    }
+    fr.spec = spec_for(*e, ok_status, view, where);
     fr.origin = cv->local_node();
     forward_to(self, e, finish, owner, std::move(fr), e->svc.cfg.cluster.forward_timeout);
   });
@@ -263,20 +272,7 @@ void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_
                                  caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     auto r = req;
     r.who = e->who;
-    if (e->idempotency) {
-      // The ticket lives in the exchange: the closure must not hold the exchange (a cycle
-      // that kept every such request alive, in flight forever, and stalled SIGTERM).
-      e->idempotency->render = [ok_status, view, where, request = e->req, svc = &e->svc](
-                                   const cart& c, const std::vector<line_state>& lines) {
-        auto rules = rules_of(*svc);
-        auto reply = cart_reply::success(c);
-        reply.lines = lines;
-        auto resp = render_reply(reply, request, ok_status, view, rules.get(), where);
-        return stored_response{resp.status, resp.content_type, resp.etag, resp.body,
-                               location_of(resp)};
-      };
-      r.idempotency = e->idempotency;
-    }
+    if (e->idempotency) r.idempotency = spec_for(*e, ok_status, view, where);
     ask_cart(self, e, finish, std::move(r), ok_status, view, where);
   });
 }

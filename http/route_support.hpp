@@ -20,8 +20,8 @@ namespace cartd {
 enum class cart_view { full, totals, none };
 
 // The Location of a 201 a cart command answers (the path of what it created) is a
-// location_rule (actors/wire.hpp): plain data, so that the owner of a forwarded request can
-// render it too.
+// location_rule (actors/cart_protocol.hpp): plain data, so that the owner of a forwarded
+// request, or the cart storing an Idempotency-Key answer, can render it too.
 
 /// The cart id of path parameter `i`; answers 404 and returns nothing when it is not a UUID.
 std::optional<cart_id> cart_param(const exchange_ptr& ex, std::size_t i);

@@ -20,7 +20,7 @@ namespace {
 /// Runs a command against the cart of path parameter 0 once the caller is known.
 void run_cart_command(const exchange_ptr& ex, cart_id id, std::optional<std::uint64_t> if_match,
                       cart_command cmd, int ok_status, cart_view view) {
-  send_to_cart(ex, cart_request{std::move(id), {}, if_match, std::move(cmd), nullptr, nullptr},
+  send_to_cart(ex, cart_request{std::move(id), {}, if_match, std::move(cmd), nullptr, {}},
                ok_status, view);
 }
 
@@ -44,7 +44,7 @@ void create_cart_route(const exchange_ptr& ex) {
   if (!region.empty() && !is_region(region)) body.fail("region", "must look like US or US-CA");
   if (auto e = body.validation_error()) return ex->fail(*e);
   cart_id id{new_uuid_v7(now_ms())};
-  send_to_cart(ex, cart_request{id, {}, std::nullopt, create_cart{currency, region}, nullptr, nullptr},
+  send_to_cart(ex, cart_request{id, {}, std::nullopt, create_cart{currency, region}, nullptr, {}},
                201, cart_view::full, location_rule{location_rule::cart_path, {}, {}});
 }
 
@@ -162,7 +162,7 @@ void add_item_route(const exchange_ptr& ex) {
   location_rule where{location_rule::item_path, p.value, v.value};
   send_to_cart(ex,
                cart_request{*id, {}, if_match,
-                            add_item_cmd{p, v, static_cast<std::int32_t>(*qty)}, nullptr, nullptr},
+                            add_item_cmd{p, v, static_cast<std::int32_t>(*qty)}, nullptr, {}},
                201, cart_view::full, where);
 }
 

@@ -51,6 +51,11 @@ bool redis_up(const service& svc) {
 void health(const exchange_ptr& ex) { ex->respond(json_response(200, R"({"status":"ok"})")); }
 
 void health_ready(const exchange_ptr& ex) {
+  if (ex->svc.draining) {
+    auto resp = json_response(503, R"({"status":"not_ready","reason":"draining"})");
+    resp.headers.emplace_back("Retry-After", "1");
+    return ex->respond(std::move(resp));
+  }
   ex->run(auth_mode::none, [](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     ping_store(self, e, [e, finish](ping_result r) {
       bool redis_ok = !e->svc.limiter->redis_configured() || redis_up(e->svc);

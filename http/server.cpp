@@ -61,6 +61,7 @@ class handler final : public Http::Handler {
     req.path = r.resource();
     req.request_id = header_value(r, "X-Request-Id");
     if (!valid_request_id(req.request_id)) req.request_id = new_uuid_v7(now_ms());
+    trace_request(req, header_value(r, "traceparent"));
     auto idem = r.headers().tryGetRaw("Idempotency-Key");
     req.has_idempotency_key = idem.has_value();
     if (idem) req.idempotency_key = idem->value();

@@ -54,6 +54,9 @@ struct service {
   event_relay* relay = nullptr;  ///< set when Redis is configured
   cart_lifecycle* lifecycle = nullptr;
   checkout_reconciler* reconciler = nullptr;
+  /// Set on SIGTERM when http.drain_period > 0: ready answers 503 and every response closes
+  /// its connection, so balancers move away while the node still serves.
+  std::atomic<bool> draining{false};
 };
 
 }  // namespace cartd

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "actors/system.hpp"
+#include "actors/wire.hpp"
 #include "domain/time.hpp"
 #include "persistence/store.hpp"
 
@@ -52,7 +53,7 @@ class cart_actors : public ::testing::Test {
 
   cart_id create(const principal& who) {
     cart_id id{new_uuid_v7(now_ms())};
-    auto r = ask(cart_request{id, who, std::nullopt, create_cart{"USD", ""}, nullptr, nullptr});
+    auto r = ask(cart_request{id, who, std::nullopt, create_cart{"USD", ""}, nullptr, {}});
     EXPECT_TRUE(r.ok);
     return id;
   }
@@ -81,13 +82,13 @@ TEST_F(cart_actors, forty_concurrent_adds_to_one_cart_all_count) {
   std::atomic<int> ok{0};
   for (int i = 0; i < 40; ++i) {
     threads.emplace_back([&] {
-      auto r = ask(cart_request{id, alice_, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 1}, nullptr, nullptr});
+      auto r = ask(cart_request{id, alice_, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 1}, nullptr, {}});
       if (r.ok) ok++;
     });
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 40);
-  auto r = ask(cart_request{id, alice_, std::nullopt, get_cart{}, nullptr, nullptr});
+  auto r = ask(cart_request{id, alice_, std::nullopt, get_cart{}, nullptr, {}});
   ASSERT_TRUE(r.ok);
   ASSERT_EQ(r.state.items.size(), 1u);
   EXPECT_EQ(r.state.items[0].quantity, 40);
@@ -103,7 +104,7 @@ TEST_F(cart_actors, pipelined_commands_reply_in_order_one_version_apart) {
   for (int i = 0; i < 20; ++i) {  // all 20 are queued before the first answer arrives
     pending.push_back(self->request(
         rt_->registry(), 5s,
-        cart_request{id, alice_, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v2"}, 1}, nullptr, nullptr}));
+        cart_request{id, alice_, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v2"}, 1}, nullptr, {}}));
   }
   std::vector<std::uint64_t> versions;
   for (auto& h : pending) {
@@ -116,10 +117,10 @@ TEST_F(cart_actors, pipelined_commands_reply_in_order_one_version_apart) {
 
 TEST_F(cart_actors, an_idle_cart_is_passivated_and_reloads_its_snapshot) {
   auto id = create(alice_);
-  ASSERT_TRUE(ask(cart_request{id, alice_, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 3}, nullptr, nullptr}).ok);
+  ASSERT_TRUE(ask(cart_request{id, alice_, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 3}, nullptr, {}}).ok);
   ASSERT_TRUE(eventually([&] { return rt_->carts().passivated.load() >= 1; }));
   EXPECT_EQ(rt_->carts().live.load(), 0);
-  auto r = ask(cart_request{id, alice_, std::nullopt, get_cart{}, nullptr, nullptr});
+  auto r = ask(cart_request{id, alice_, std::nullopt, get_cart{}, nullptr, {}});
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.state.items.at(0).quantity, 3);
   EXPECT_EQ(rt_->carts().spawned.load(), 2);
@@ -127,12 +128,12 @@ TEST_F(cart_actors, an_idle_cart_is_passivated_and_reloads_its_snapshot) {
 
 TEST_F(cart_actors, a_failed_cart_restarts_from_its_last_committed_snapshot) {
   auto id = create(alice_);
-  ASSERT_TRUE(ask(cart_request{id, alice_, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 2}, nullptr, nullptr}).ok);
-  auto failed = ask(cart_request{id, alice_, std::nullopt, fail_cart{}, nullptr, nullptr});
+  ASSERT_TRUE(ask(cart_request{id, alice_, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 2}, nullptr, {}}).ok);
+  auto failed = ask(cart_request{id, alice_, std::nullopt, fail_cart{}, nullptr, {}});
   EXPECT_FALSE(failed.ok);
   EXPECT_EQ(failed.error.code, error_code::unavailable);
   ASSERT_TRUE(eventually([&] { return rt_->carts().restarted.load() == 1; }));
-  auto r = ask(cart_request{id, alice_, std::nullopt, get_cart{}, nullptr, nullptr});
+  auto r = ask(cart_request{id, alice_, std::nullopt, get_cart{}, nullptr, {}});
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.state.items.at(0).quantity, 2);
   EXPECT_EQ(stats_.cart_restarts.Value(), 1);
@@ -143,12 +144,12 @@ TEST_F(cart_actors, requests_queued_behind_a_failure_are_answered_not_dropped) {
   std::vector<std::thread> threads;
   std::atomic<int> answered{0};
   threads.emplace_back([&] {
-    ask(cart_request{id, alice_, std::nullopt, fail_cart{}, nullptr, nullptr});
+    ask(cart_request{id, alice_, std::nullopt, fail_cart{}, nullptr, {}});
     answered++;
   });
   for (int i = 0; i < 10; ++i) {
     threads.emplace_back([&] {
-      ask(cart_request{id, alice_, std::nullopt, get_cart{}, nullptr, nullptr});  // ok, or unavailable: never silence
+      ask(cart_request{id, alice_, std::nullopt, get_cart{}, nullptr, {}});  // ok, or unavailable: never silence
       answered++;
     });
   }
@@ -158,7 +159,7 @@ TEST_F(cart_actors, requests_queued_behind_a_failure_are_answered_not_dropped) {
 
 TEST_F(cart_actors, strangers_see_nothing) {
   auto id = create(alice_);
-  auto r = ask(cart_request{id, principal{"mallory", "", false}, std::nullopt, get_cart{}, nullptr, nullptr});
+  auto r = ask(cart_request{id, principal{"mallory", "", false}, std::nullopt, get_cart{}, nullptr, {}});
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error.code, error_code::not_found);
 }
@@ -168,22 +169,63 @@ TEST_F(cart_actors, merge_changes_both_carts_atomically) {
   principal both{"alice", "sess-1", false};
   auto target = create(alice_);
   auto source = create(guest);
-  ASSERT_TRUE(ask(cart_request{target, alice_, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 1}, nullptr, nullptr}).ok);
-  ASSERT_TRUE(ask(cart_request{source, guest, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 2}, nullptr, nullptr}).ok);
-  ASSERT_TRUE(ask(cart_request{source, guest, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v2"}, 1}, nullptr, nullptr}).ok);
-  auto merged = ask(cart_request{target, both, std::nullopt, merge_cart{source, merge_strategy::sum}, nullptr, nullptr});
+  ASSERT_TRUE(ask(cart_request{target, alice_, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 1}, nullptr, {}}).ok);
+  ASSERT_TRUE(ask(cart_request{source, guest, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 2}, nullptr, {}}).ok);
+  ASSERT_TRUE(ask(cart_request{source, guest, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v2"}, 1}, nullptr, {}}).ok);
+  auto merged = ask(cart_request{target, both, std::nullopt, merge_cart{source, merge_strategy::sum}, nullptr, {}});
   ASSERT_TRUE(merged.ok) << merged.error.detail;
   EXPECT_EQ(merged.state.items.size(), 2u);
   EXPECT_EQ(merged.state.items[0].quantity, 3);
   EXPECT_EQ(db_->load_cart(source)->status, cart_status::merged);
-  auto again = ask(cart_request{source, guest, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 1}, nullptr, nullptr});
+  auto again = ask(cart_request{source, guest, std::nullopt, add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 1}, nullptr, {}});
   EXPECT_FALSE(again.ok);
   EXPECT_EQ(again.error.code, error_code::cart_not_active);
   // Without rights on the source, the merge sees no source at all.
   auto other = create(principal{"", "sess-2", false});
-  auto refused = ask(cart_request{target, alice_, std::nullopt, merge_cart{other, merge_strategy::sum}, nullptr, nullptr});
+  auto refused = ask(cart_request{target, alice_, std::nullopt, merge_cart{other, merge_strategy::sum}, nullptr, {}});
   EXPECT_FALSE(refused.ok);
   EXPECT_EQ(refused.error.code, error_code::not_found);
+}
+
+// The envelope carries the Idempotency-Key answer as values (a render_spec); the cart renders it
+// with the node's renderer and stores it in the transaction of the change, and says so.
+TEST_F(cart_actors, an_idempotency_answer_is_rendered_by_the_cart_and_stored_with_the_change) {
+  std::atomic<int> rendered{0};
+  rt_->set_renderer([&rendered](const render_spec& spec, const cart_reply& r) {
+    rendered++;
+    forward_answer a;
+    a.status = spec.ok_status;
+    a.content_type = "application/json";
+    a.body = "items=" + std::to_string(r.state.items.size()) + " path=" + spec.path;
+    a.headers = {"Location", location_for(spec.location, r.state)};
+    return a;
+  });
+  auto id = create(alice_);
+  idempotency_request claim{"u:alice", "key-1", "fp", "node", "boot", now_ms(), 60000, 30000};
+  ASSERT_EQ(db_->claim_idempotency_key(claim).outcome, idempotency_claim::state::claimed);
+  cart_request req{id, alice_, std::nullopt,
+                   add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 2}, nullptr, {}};
+  req.idempotency.ok_status = 201;
+  req.idempotency.path = "/api/v1/cart/" + id.value + "/items";
+  req.idempotency.location = location_rule{location_rule::item_path, "tee", "v1"};
+  req.idempotency.idempotency_scope = "u:alice";
+  req.idempotency.idempotency_key = "key-1";
+  auto r = ask(req);
+  ASSERT_TRUE(r.ok) << r.error.detail;
+  EXPECT_TRUE(r.recorded);
+  EXPECT_EQ(rendered.load(), 1);
+  auto replay = db_->claim_idempotency_key(claim);
+  ASSERT_EQ(replay.outcome, idempotency_claim::state::replay);
+  EXPECT_EQ(replay.response.status, 201);
+  EXPECT_EQ(replay.response.body, "items=1 path=" + req.idempotency.path);
+  EXPECT_EQ(replay.response.location,
+            "/api/v1/cart/" + id.value + "/items/" + r.state.items.at(0).id.value);
+  // No key: nothing rendered, nothing recorded.
+  auto plain = ask(cart_request{id, alice_, std::nullopt,
+                                add_item_cmd{product_id{"tee"}, variant_id{"v1"}, 1}, nullptr, {}});
+  ASSERT_TRUE(plain.ok);
+  EXPECT_FALSE(plain.recorded);
+  EXPECT_EQ(rendered.load(), 1);
 }
 
 }  // namespace

@@ -74,5 +74,36 @@ TEST(config, unknown_toml_keys_are_errors) {
   std::remove(path.c_str());
 }
 
+TEST(config, described_keys_carry_their_variables_and_mask_secrets) {
+  config c;
+  std::vector<std::string> errors;
+  ASSERT_TRUE(load_config("",
+                          {{"CARTD_AUTH_JWT_SECRET", "0123456789abcdef-secret"},
+                           {"CARTD_STORE_URL", "postgresql://cartd:hunter2@db:5432/cartd?password=x"},
+                           {"CARTD_HTTP_DRAIN_PERIOD", "90s"},
+                           {"CARTD_HTTP_REQUEST_TIMEOUT", "1500ms"}},
+                          c, errors));
+  std::map<std::string, config_entry> by_key;
+  for (auto& e : describe_config(c)) by_key[e.key] = e;
+  EXPECT_EQ(by_key["auth.jwt_secret"].value, "********");
+  EXPECT_TRUE(by_key["auth.jwt_secret"].secret);
+  EXPECT_EQ(by_key["auth.operator_token"].value, "");  // unset: nothing to hide
+  EXPECT_EQ(by_key["store.url"].value, "postgresql://cartd:********@db:5432/cartd?password=********");
+  EXPECT_EQ(by_key["http.drain_period"].value, "90s");
+  EXPECT_EQ(by_key["http.drain_period"].env, "CARTD_HTTP_DRAIN_PERIOD");
+  EXPECT_EQ(by_key["http.request_timeout"].value, "1500ms");
+  EXPECT_EQ(by_key["http.port"].value, "8080");
+  EXPECT_FALSE(by_key["http.port"].secret);
+  EXPECT_EQ(by_key["cart.idle_timeout"].value, "5m");
+}
+
+TEST(config, an_operator_token_is_at_least_16_bytes) {
+  config c;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(load_config("", {{"CARTD_AUTH_OPERATOR_TOKEN", "short"}}, c, errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("CARTD_AUTH_OPERATOR_TOKEN"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace cartd

@@ -1,0 +1,233 @@
+"""Operations: `cartd config --print/--check`, the graceful drain on SIGTERM, JSON log lines with
+the W3C trace context, and the audit line of every admin write."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from cartd_api import (ADMIN, BIN, SECRET, Client, Server, bearer, jwt, new_cart, new_user,
+                       put_product)
+
+
+def run(*args, env=None):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("CARTD_") or k == "CARTD_BIN"}
+    e.update(env or {})
+    return subprocess.run([BIN, *args], capture_output=True, text=True, env=e, timeout=60)
+
+
+def log_lines(server):
+    if not server.log.closed:
+        server.log.flush()
+    with open(os.path.join(server.dir, "cartd.log"), "rb") as f:
+        text = f.read().decode(errors="replace")
+    return [json.loads(l) for l in text.splitlines() if l.startswith("{")]
+
+
+class ConfigCommandTest(unittest.TestCase):
+    def test_print_shows_every_key_with_its_variable_and_masks_secrets(self):
+        env = {"CARTD_AUTH_JWT_SECRET": "jwt-secret-that-must-not-show",
+               "CARTD_AUTH_OPERATOR_TOKEN": "operator-token-must-not-show",
+               "CARTD_PAYMENTS_API_KEY": "sk_live_must_not_show",
+               "CARTD_PAYMENTS_WEBHOOK_SECRET": "whsec_must_not_show",
+               "CARTD_STORE_URL": "postgresql://cartd:pg-password-hidden@db:5432/cartd",
+               "CARTD_HTTP_PORT": "9123", "CARTD_HTTP_DRAIN_PERIOD": "10s"}
+        out = run("config", "--print", "--json", env=env)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        keys = {k["key"]: k for k in json.loads(out.stdout)["keys"]}
+        self.assertEqual(keys["http.port"]["value"], "9123")
+        self.assertEqual(keys["http.port"]["env"], "CARTD_HTTP_PORT")
+        self.assertEqual(keys["http.drain_period"]["value"], "10s")
+        self.assertEqual(keys["store.url"]["value"], "postgresql://cartd:********@db:5432/cartd")
+        for k in ("auth.jwt_secret", "auth.operator_token", "payments.api_key",
+                  "payments.webhook_secret"):
+            self.assertTrue(keys[k]["secret"], k)
+            self.assertEqual(keys[k]["value"], "********", k)
+        self.assertFalse(keys["http.port"]["secret"])
+        text = run("config", "--print", env=env)
+        self.assertEqual(text.returncode, 0, text.stderr)
+        for secret in [v for k, v in env.items() if "PORT" not in k and "DRAIN" not in k]:
+            for piece in ("must-not-show", "must_not_show", "pg-password-hidden"):
+                self.assertNotIn(piece, out.stdout + text.stdout + text.stderr)
+        self.assertIn("[http]\n", text.stdout)
+        self.assertIn('drain_period = "10s"  # CARTD_HTTP_DRAIN_PERIOD', text.stdout)
+        self.assertIn("port = 9123  # CARTD_HTTP_PORT", text.stdout)
+
+    def test_print_round_trips_through_check(self):
+        out = run("config", "--print")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        path = os.path.join(tempfile.mkdtemp(), "printed.toml")
+        # The printed JWT secret is empty (unset); a TOML file may not hold an empty one.
+        with open(path, "w") as f:
+            f.write("\n".join(l for l in out.stdout.splitlines()
+                              if not l.startswith("jwt_secret")) + "\n")
+        check = run("config", "--check", path)
+        self.assertEqual(check.returncode, 0, check.stderr)
+        self.assertIn("is valid", check.stdout)
+
+    def test_check_lists_every_error_and_exits_2(self):
+        path = os.path.join(tempfile.mkdtemp(), "bad.toml")
+        with open(path, "w") as f:
+            f.write('[http]\nport = 70000\nbogus = 1\n[cart]\nidle_timeout = "soon"\n')
+        out = run("config", "--check", path)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("unknown key http.bogus", out.stderr)
+        self.assertIn("http.port", out.stderr)
+        self.assertIn("cart.idle_timeout", out.stderr)
+        missing = run("config", "--check", path + ".nope")
+        self.assertEqual(missing.returncode, 2)
+        self.assertIn("no such file", missing.stderr)
+        self.assertEqual(run("config").returncode, 2)
+
+    def test_check_reads_the_file_alone(self):
+        path = os.path.join(tempfile.mkdtemp(), "ok.toml")
+        with open(path, "w") as f:
+            f.write("[http]\nport = 9000\n")
+        out = run("config", "--check", path, env={"CARTD_HTTP_PORT": "nonsense"})
+        self.assertEqual(out.returncode, 0, out.stderr)
+
+
+class DrainTest(unittest.TestCase):
+    def test_sigterm_turns_not_ready_keeps_serving_for_the_drain_then_exits_0(self):
+        s = Server(CARTD_HTTP_DRAIN_PERIOD="1500ms")
+        c = s.client()
+        user = new_user()
+        cart = new_cart(c, user)
+        pid = put_product(c, [{"id": "v", "sku": "S", "price": 100, "stock": 1000}])
+        self.assertEqual(c.get("/health/ready")[0], 200)
+        started = time.time()
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        st, h, body, _ = Client(s.port).get("/health/ready")
+        self.assertEqual(st, 503)
+        self.assertEqual(body["reason"], "draining")
+        self.assertIn("retry-after", h)
+        # Still serving, and asking clients to reconnect (to another node).
+        added = 0
+        while time.time() - started < 1.2:
+            st, h, _, raw = Client(s.port).post("/cart/%s/items" % cart["id"],
+                                                {"productId": pid, "variantId": "v", "quantity": 1},
+                                                headers=user)
+            self.assertEqual(st, 201, raw)
+            self.assertEqual(h.get("connection", "").lower(), "close")
+            added += 1
+        code = s.proc.wait(timeout=15)
+        took = time.time() - started
+        s.proc = None
+        s.log.close()
+        self.assertEqual(code, 0)
+        self.assertGreaterEqual(took, 1.4)
+        lines = log_lines(s)
+        self.assertTrue(any(l.get("msg") == "draining" and l.get("drainMillis") == 1500
+                            for l in lines), lines[-5:])
+        # Every acknowledged add is in the store.
+        s.start()
+        st, _, got, _ = s.client().get("/cart/" + cart["id"], headers=user)
+        self.assertEqual(sum(i["quantity"] for i in got["items"]), added)
+        s.stop()
+
+    def test_without_a_drain_period_sigterm_stops_at_once(self):
+        s = Server()
+        started = time.time()
+        self.assertEqual(s.stop(), 0)
+        self.assertLess(time.time() - started, 10)
+
+
+class LogTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Server(CARTD_HTTP_ACCESS_LOG="true")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def test_every_line_is_json_and_an_incoming_traceparent_is_continued(self):
+        c = self.s.client()
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        parent = "00f067aa0ba902b7"
+        st, _, _, _ = c.get("/health", headers={"traceparent": "00-%s-%s-01" % (trace, parent),
+                                                 "X-Request-Id": "req-trace-1"})
+        self.assertEqual(st, 200)
+        st, _, _, _ = c.get("/health", headers={"traceparent": "00-%s-%s-01" % ("0" * 32, parent),
+                                                 "X-Request-Id": "req-trace-2"})
+        st, _, _, _ = c.get("/health", headers={"X-Request-Id": "req-trace-3"})
+        lines = log_lines(self.s)
+        by_id = {l.get("requestId"): l for l in lines if l.get("msg") == "access"}
+        first = by_id["req-trace-1"]
+        self.assertEqual(first["traceId"], trace)
+        self.assertEqual(first["parentSpanId"], parent)
+        self.assertRegex(first["spanId"], "^[0-9a-f]{16}$")
+        self.assertNotEqual(first["spanId"], parent)
+        # An invalid one (all-zero trace id) starts a new trace, as does none.
+        for rid in ("req-trace-2", "req-trace-3"):
+            self.assertRegex(by_id[rid]["traceId"], "^[0-9a-f]{32}$")
+            self.assertNotEqual(by_id[rid]["traceId"], "0" * 32)
+            self.assertNotIn("parentSpanId", by_id[rid])
+        self.assertNotEqual(by_id["req-trace-2"]["traceId"], by_id["req-trace-3"]["traceId"])
+
+    def test_admin_writes_leave_an_audit_line_and_reads_do_not(self):
+        c = self.s.client()
+        admin = bearer(jwt("ops-alice", roles=["admin"]))
+        pid = put_product(c, [{"id": "v", "sku": "S", "price": 100, "stock": 10}])
+        product = {"name": "Renamed", "currency": "USD", "active": True,
+                   "variants": [{"id": "v", "sku": "S", "price": 100, "stock": 10}]}
+        st, _, _, raw = c.put("/admin/products/" + pid, product,
+                              headers=dict(admin, **{"X-Request-Id": "audit-patch"}))
+        self.assertEqual(st, 200, raw)
+        st, _, _, _ = c.get("/products/" + pid, headers=dict(admin, **{"X-Request-Id": "audit-get"}))
+        self.assertEqual(st, 200)
+        user = new_user()
+        st, _, _, _ = c.put("/admin/products/" + pid, product,
+                            headers=dict(user, **{"X-Request-Id": "audit-refused"}))
+        self.assertEqual(st, 403)
+        audits = {l["requestId"]: l for l in log_lines(self.s) if l.get("msg") == "audit"}
+        patch = audits["audit-patch"]
+        self.assertEqual(patch["who"], "ops-alice")
+        self.assertEqual(patch["method"], "PUT")
+        self.assertEqual(patch["route"], "/api/v1/admin/products/{productId}")
+        self.assertEqual(patch["status"], 200)
+        self.assertRegex(patch["traceId"], "^[0-9a-f]{32}$")
+        self.assertIn("before", patch)
+        self.assertIn("after", patch)
+        self.assertNotIn("audit-get", audits)
+        refused = audits["audit-refused"]
+        self.assertEqual(refused["status"], 403)
+        self.assertFalse(refused["admin"])
+        for l in audits.values():
+            self.assertNotIn(SECRET, json.dumps(l))
+
+    def test_an_order_change_is_audited_with_versions_before_and_after(self):
+        # Orders carry versions: an admin status change logs the one it replaced and the new one.
+        c = self.s.client()
+        user = new_user()
+        pid = put_product(c, [{"id": "v", "sku": "S", "price": 500, "stock": 10}])
+        cart = new_cart(c, user)
+        st, _, _, raw = c.post("/cart/%s/items" % cart["id"],
+                               {"productId": pid, "variantId": "v", "quantity": 1}, headers=user)
+        self.assertEqual(st, 201, raw)
+        order = self._checkout(c, cart["id"], user)
+        st, _, changed, raw = c.request("PATCH", "/orders/" + order["id"], body={"status": "fulfilled"},
+                                        headers=dict(ADMIN, **{"X-Request-Id": "audit-order"}))
+        self.assertEqual(st, 200, raw)
+        audit = [l for l in log_lines(self.s) if l.get("requestId") == "audit-order"
+                 and l.get("msg") == "audit"][0]
+        self.assertEqual(audit["after"], changed["version"])
+        self.assertEqual(audit["before"], changed["version"] - 1)
+
+    def _checkout(self, c, cart_id, user):
+        address = {"name": "A", "line1": "1 St", "city": "X", "postalCode": "1", "country": "US"}
+        st, _, session, raw = c.post("/checkout/session", {"cartId": cart_id,
+                                                           "shippingAddress": address}, headers=user)
+        self.assertEqual(st, 201, raw)
+        st, _, order, raw = c.post("/checkout/process", {"sessionId": session["id"], "payment":
+                                                         {"method": "card", "token": "tok_visa"}},
+                                   headers=user)
+        self.assertEqual(st, 201, raw)
+        return order
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
