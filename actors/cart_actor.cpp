@@ -271,8 +271,15 @@ void dispatch(self_ptr self, cart_request req, reply_fn done, int attempt) {
   if (std::holds_alternative<fail_cart>(req.command)) {
     throw std::runtime_error("supervision drill: cart actor fails on purpose");
   }
-  if (!st.current || st.current->status == cart_status::deleted || !can_access(*st.current, req.who))
+  if (!st.current || st.current->status == cart_status::deleted) {
+    // No cart behind this id (a mistyped or guessed id, a deleted cart): nothing worth keeping
+    // in memory until the idle timeout, or random ids would fill the node with empty actors.
+    // The registry's handshake keeps whatever it already forwarded here ahead of the stop.
+    caf::anon_send(st.deps.registry, passivate_atom::value, st.id.value,
+                   caf::actor_cast<caf::actor>(self));
     return done(not_found());
+  }
+  if (!can_access(*st.current, req.who)) return done(not_found());
   const cart& cur = *st.current;
   if (std::holds_alternative<get_cart>(req.command) ||
       std::holds_alternative<lend_for_merge>(req.command)) {

@@ -1,5 +1,7 @@
 #include "http/json.hpp"
 
+#include <cmath>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -39,6 +41,11 @@ json_writer& json_writer::value_or_null(std::string_view v) {
 json_writer& json_writer::raw_or_null(std::string_view json) {
   if (json.empty()) return null();
   impl_->w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+  return *this;
+}
+json_writer& json_writer::number(double v) {
+  if (!std::isfinite(v)) return null();
+  impl_->w.Double(v);
   return *this;
 }
 std::string json_writer::str() const { return {impl_->buf.GetString(), impl_->buf.GetSize()}; }

@@ -33,6 +33,9 @@ class json_writer {
   json_writer& value(std::uint64_t v);
   json_writer& value(bool v);
   json_writer& null();
+  /// A measurement (metric values, seconds): never money, which is integer minor units.
+  /// NaN and infinities are written as null.
+  json_writer& number(double v);
   /// A string, or null when empty.
   json_writer& value_or_null(std::string_view v);
   /// Already-serialised JSON (stored metadata), or null when empty.

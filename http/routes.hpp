@@ -4,6 +4,16 @@
 #include "http/exchange.hpp"
 
 namespace cartd {
+class json_writer;
+class metrics;
+struct service;
+/// The /health/detailed object (routes_health.cpp), for the dashboard's data too.
+void write_health_detailed(json_writer& w, service& svc, bool store_ok, double store_ms);
+/// Every metric family of `stats` as a JSON object keyed by family name.
+void write_metric_families(json_writer& w, const metrics& stats);
+}  // namespace cartd
+
+namespace cartd {
 
 struct checkout_forward;
 struct checkout_reply;
@@ -16,6 +26,19 @@ void health_ready(const exchange_ptr& ex);
 void health_detailed(const exchange_ptr& ex);
 void health_metrics(const exchange_ptr& ex);
 void openapi_json(const exchange_ptr& ex);
+
+// The operator dashboard (http/routes_dashboard.cpp): admin JWT or auth.operator_token.
+void dashboard_page(const exchange_ptr& ex);
+void dashboard_script(const exchange_ptr& ex);
+void dashboard_styles(const exchange_ptr& ex);
+void dashboard_chart_script(const exchange_ptr& ex);
+void dashboard_chart_styles(const exchange_ptr& ex);
+void dashboard_data_route(const exchange_ptr& ex);
+/// This node's figures for the dashboard: /health/detailed and every metric family as JSON.
+/// The caller has checked the credentials.
+void dashboard_data(const exchange_ptr& ex);
+/// Content-Security-Policy (same origin only) and the other headers of every dashboard answer.
+void add_dashboard_headers(http_response& r);
 
 void put_product(const exchange_ptr& ex);
 void get_product(const exchange_ptr& ex);
