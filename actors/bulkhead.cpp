@@ -1,4 +1,5 @@
 #include "actors/bulkhead.hpp"
+#include "actors/log_text.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -25,8 +26,8 @@ bulkhead::bulkhead(caf::actor_system& sys, metrics& m, std::string name, int wor
               job.run();
             } catch (const std::exception& e) {
               ok = false;
-              spdlog::error(R"({{"msg":"bulkhead job failed","pool":"{}","error":"{}"}})", name_,
-                            e.what());
+              spdlog::error(R"({{"msg":"bulkhead job failed","pool":"{}","error":{}}})", name_,
+                            json_quoted(e.what()));
             }
             std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
             finished(*w, took.count());

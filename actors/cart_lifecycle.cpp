@@ -1,4 +1,5 @@
 #include "actors/cart_lifecycle.hpp"
+#include "actors/log_text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -67,7 +68,7 @@ void cart_lifecycle::sweep() {
     ++failures_;
     last_failed_ = true;
     stats_.lifecycle_failures.Increment();
-    spdlog::warn(R"({{"msg":"cart lifecycle sweep failed","error":"{}"}})", e.what());
+    spdlog::warn(R"({{"msg":"cart lifecycle sweep failed","error":{}}})", json_quoted(e.what()));
   }
   stats_.lifecycle_sweep_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

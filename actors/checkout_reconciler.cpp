@@ -1,4 +1,5 @@
 #include "actors/checkout_reconciler.hpp"
+#include "actors/log_text.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -68,7 +69,7 @@ void checkout_reconciler::round() {
     last_round_ms_ = now_ms();
   } catch (const std::exception& e) {
     failures_++;
-    spdlog::warn(R"({{"msg":"reconciliation failed","error":"{}"}})", e.what());
+    spdlog::warn(R"({{"msg":"reconciliation failed","error":{}}})", json_quoted(e.what()));
   }
   rounds_++;
 }

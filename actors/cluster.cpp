@@ -85,7 +85,8 @@ std::shared_ptr<const cluster_view::snapshot> cluster_view::current() const {
 
 std::string cluster_view::owner_of(const cart_id& id) const {
   auto s = current();
-  if (s->live.size() == 1) return self_;
+  if (s->live.empty()) return self_;  // leaving, and no one else is live: still ours
+  if (s->live.size() == 1) return s->live.front();
   return rendezvous_owner(s->live, id.value);
 }
 
@@ -100,7 +101,7 @@ std::vector<cluster_view::member> cluster_view::members() const { return current
 
 void cluster_view::publish(std::vector<member> others) {
   auto s = std::make_shared<snapshot>();
-  s->live.push_back(self_);
+  if (!leaving_) s->live.push_back(self_);
   for (const auto& m : others)
     if (m.up) s->live.push_back(m.address);
   std::sort(s->live.begin(), s->live.end());
@@ -123,6 +124,9 @@ using steady = std::chrono::steady_clock;
 struct peer {
   std::string address;
   std::uint64_t incarnation = 0;
+  /// The incarnation that said it is leaving (draining to stop): not live again until a newer
+  /// incarnation greets us.
+  std::uint64_t left_incarnation = 0;
   bool up = false;
   bool connecting = false;
   caf::actor face;
@@ -199,6 +203,12 @@ void learn(face_ptr self, const member_info& mi, const caf::actor& face) {
   if (face) {
     bool newer = mi.incarnation >= p.incarnation;
     if (!newer) return;  // a late answer of an earlier incarnation
+    if (p.left_incarnation != 0 && mi.incarnation <= p.left_incarnation) {
+      // It said it is leaving: not live again until a newer incarnation (it restarted).
+      p.connecting = false;
+      p.next_attempt = steady::now() + p.backoff;
+      return;
+    }
     if (p.up && p.face == face && p.incarnation == mi.incarnation) return;
     if (p.face && p.face != face) self->demonitor(p.face);
     p.face = face;
@@ -278,7 +288,7 @@ void tick(face_ptr self) {
                 // A lost member shows as a down_msg (monitor), not here.
               });
     } else if (!p.connecting && now >= p.next_attempt) {
-      connect(self, addr);
+      connect(self, addr);  // a leaving member that restarted answers with a newer incarnation
     }
   }
 }
@@ -402,6 +412,31 @@ caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         if (sender) learn(self, from, sender);
         return known_members(self);
+      },
+      [self](leave_atom) {
+        // Draining (SIGTERM): own nothing from now on and tell every live member, so that
+        // they re-home this node's carts while it still answers; requests that reach it are
+        // forwarded to the new owners until it stops.
+        auto& st = self->state;
+        if (st.view->leaving()) return;
+        st.view->set_leaving();
+        spdlog::info(R"({{"msg":"cluster leaving","node":"{}"}})", st.cfg.node);
+        for (const auto& [addr, p] : st.peers)
+          if (p.up && p.face) self->send(p.face, leave_atom::value, self_info(self));
+        publish_view(self);
+      },
+      [self](leave_atom, member_info& who) {
+        auto& st = self->state;
+        auto it = st.peers.find(who.address);
+        if (it == st.peers.end() || who.incarnation < it->second.incarnation) return;
+        auto& p = it->second;
+        p.left_incarnation = who.incarnation;
+        if (!p.up) return;
+        spdlog::info(R"({{"msg":"cluster member leaving","node":"{}","member":"{}"}})",
+                     st.cfg.node, who.address);
+        p.up = false;  // its face stays monitored: its exit comes as a down_msg
+        p.since_ms = now_ms();
+        publish_view(self);
       },
       [self](gossip_atom) {
         tick(self);

@@ -73,8 +73,14 @@ class cluster_view final : public placement {
   caf::actor face_of(const std::string& address) const;
   /// Every member known, this node included (up or down).
   std::vector<member> members() const;
-  /// Replaces the membership (this node is always live); only the membership actor calls it.
+  /// Replaces the membership (this node is live unless it is leaving); only the membership
+  /// actor calls it.
   void publish(std::vector<member> others);
+  /// This node is draining: it owns nothing while another member is live (its carts go to
+  /// their next owners, which it forwards to). Set by the membership actor before it tells
+  /// the others.
+  void set_leaving() { leaving_ = true; }
+  bool leaving() const { return leaving_; }
   bool joined() const { return joined_; }
   void set_joined() { joined_ = true; }
   /// One forwarded request answered (`ok`) or not within the forward timeout.
@@ -84,7 +90,7 @@ class cluster_view final : public placement {
 
  private:
   struct snapshot {
-    std::vector<std::string> live;  ///< sorted, this node included
+    std::vector<std::string> live;  ///< sorted, this node included unless it is leaving
     std::vector<member> all;        ///< others
   };
   std::shared_ptr<const snapshot> current() const;
@@ -93,6 +99,7 @@ class cluster_view final : public placement {
   mutable std::mutex mu_;  ///< guards swaps of snap_ (readers copy the shared_ptr under it)
   std::shared_ptr<const snapshot> snap_;
   std::atomic<bool> joined_{false};
+  std::atomic<bool> leaving_{false};
   figures stats_;
   prometheus::Counter* forwarded_ok_ = nullptr;
   prometheus::Counter* forwarded_failed_ = nullptr;

@@ -1,4 +1,5 @@
 #include "actors/event_relay.hpp"
+#include "actors/log_text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -36,7 +37,7 @@ void event_relay::run() {
     } catch (const std::exception& e) {
       // The store is down: events stay in the outbox until it returns.
       stats_.outbox_relay_errors.Increment();
-      spdlog::warn(R"({{"msg":"event relay waits","error":"{}"}})", e.what());
+      spdlog::warn(R"({{"msg":"event relay waits","error":{}}})", json_quoted(e.what()));
     }
     std::unique_lock<std::mutex> lock(mtx_);
     if (stop_) {

@@ -1,4 +1,5 @@
 #include "actors/pricing_book.hpp"
+#include "actors/log_text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -48,7 +49,7 @@ void pricing_book::run() {
       rules_ = std::move(fresh);
     } catch (const std::exception& e) {
       // Store down: keep the last rules; retry on the next round.
-      spdlog::warn(R"({{"msg":"pricing rules not refreshed","error":"{}"}})", e.what());
+      spdlog::warn(R"({{"msg":"pricing rules not refreshed","error":{}}})", json_quoted(e.what()));
       lock.lock();
     }
     cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || dirty_; });

@@ -1,4 +1,5 @@
 #include "actors/snapshot_writer.hpp"
+#include "actors/log_text.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -26,7 +27,7 @@ caf::behavior committer(caf::event_based_actor*, store* s, metrics* m) {
           m->snapshot_batch_size.Observe(static_cast<double>(units.size()));
           return out;
         } catch (const std::exception& e) {
-          spdlog::error(R"({{"msg":"snapshot commit failed","error":"{}"}})", e.what());
+          spdlog::error(R"({{"msg":"snapshot commit failed","error":{}}})", json_quoted(e.what()));
           return caf::make_error(caf::sec::runtime_error, "store commit failed");
         }
       },

@@ -1,4 +1,5 @@
 #include "actors/store_pool.hpp"
+#include "actors/log_text.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -19,7 +20,7 @@ caf::behavior store_worker(caf::event_based_actor*, store* s, metrics* m) {
         } catch (const std::exception& e) {
           ok = false;
           m->store_job_failures.Increment();
-          spdlog::error(R"({{"msg":"store call failed","error":"{}"}})", e.what());
+          spdlog::error(R"({{"msg":"store call failed","error":{}}})", json_quoted(e.what()));
         }
         m->store_jobs_in_flight.Decrement();
         return ok;

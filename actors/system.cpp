@@ -154,6 +154,10 @@ void node_runtime::start_cluster(
 
 node_runtime::~node_runtime() { shutdown(); }  // before the bulkheads go: their actors use them
 
+void node_runtime::leave_cluster() {
+  if (face_) caf::anon_send(face_, leave_atom::value);
+}
+
 void node_runtime::shutdown() {
   if (!system_) return;
   // The registry goes first: its carts are linked to nothing, so stop them through it, then

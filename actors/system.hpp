@@ -76,6 +76,9 @@ class node_runtime {
   const caf::actor& cluster_face() const { return face_; }
 
   /// Stops the long-lived actors (after the HTTP side stopped); pending writes finish first.
+  /// Drain: this node leaves its cluster's placement (its carts re-home to the others, which
+  /// it forwards to until it stops). Nothing without a cluster.
+  void leave_cluster();
   void shutdown();
 
  private:

@@ -138,6 +138,9 @@ typename Inspector::result_type inspect(Inspector& f, member_info& x) {
 // Atoms of the cluster face (at most 10 characters).
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using gossip_atom = caf::atom_constant<caf::atom("gossip")>;
+/// A node draining to stop: sent to its own membership actor, then (with its member_info) to
+/// every live member, which takes it out of placement at once.
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
 
 
 }  // namespace cartd

@@ -266,6 +266,7 @@ int run_serve(const std::string& config_path) {
     // Not ready first, still serving: the balancer (nginx, a Kubernetes Service) stops sending
     // new requests here. A second signal ends the drain early.
     svc.draining = true;
+    runtime.leave_cluster();
     spdlog::info(R"({{"msg":"draining","signal":{},"drainMillis":{}}})", sig,
                  cfg.http.drain_period.count());
     auto ms = cfg.http.drain_period.count();

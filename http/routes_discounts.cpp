@@ -16,6 +16,7 @@
 #include "domain/money.hpp"
 #include "domain/rate.hpp"
 #include "domain/time.hpp"
+#include "actors/log_text.hpp"
 #include "http/json.hpp"
 #include "http/pricing_codec.hpp"
 #include "persistence/pricing_codec.hpp"
@@ -217,8 +218,8 @@ void write_discount(const exchange_ptr& ex,
             } catch (const std::exception& err) {
               // Written all the same: the book's own round reloads it within a second.
               spdlog::warn(
-                  R"({{"msg":"pricing book not reloaded after a discount write","error":"{}"}})",
-                  err.what());
+                  R"({{"msg":"pricing book not reloaded after a discount write","error":{}}})",
+                  json_quoted(err.what()));
             }
           }
           return out;

@@ -1,9 +1,13 @@
 #include "http/server.hpp"
 
+#include <netinet/in.h>
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 
+#include <sys/socket.h>
+
 #include <chrono>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -133,9 +137,10 @@ void add_connection_header(Http::ResponseWriter& w, const http_request& req) {
 struct http_server::impl {
   service& svc;
   std::unique_ptr<Http::Endpoint> endpoint;
+  int port = 0;
 };
 
-http_server::http_server(service& svc) : impl_(std::make_unique<impl>(impl{svc, nullptr})) {}
+http_server::http_server(service& svc) : impl_(std::make_unique<impl>(impl{svc, nullptr, 0})) {}
 
 http_server::~http_server() { stop(); }
 
@@ -151,11 +156,41 @@ int http_server::start() {
   impl_->endpoint->init(opts);
   impl_->endpoint->setHandler(Http::make_handler<handler>(&impl_->svc));
   impl_->endpoint->serveThreaded();
-  return static_cast<int>(static_cast<std::uint16_t>(impl_->endpoint->getPort()));
+  impl_->port = static_cast<int>(static_cast<std::uint16_t>(impl_->endpoint->getPort()));
+  return impl_->port;
+}
+
+void http_server::stop_accepting() {
+  if (!impl_->endpoint || impl_->port <= 0) return;
+  // Pistache 0.0.5 has no call that closes only its listener (Listener::shutdown stops the
+  // reactor that serves every connection too). Find the listening socket among our fds and
+  // shut it down: the kernel refuses new connections from here on; Pistache's accept on it
+  // then fails, which it logs and ignores until the endpoint shuts down.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int port = addr.ss_family == AF_INET
+                   ? ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port)
+                   : addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                                : -1;
+    if (port == impl_->port) ::shutdown(fd, SHUT_RDWR);
+  }
 }
 
 void http_server::stop() {
   if (!impl_->endpoint) return;
+  stop_accepting();
   // Answers still owed are written by actors through the transport: let them drain first.
   auto deadline = std::chrono::steady_clock::now() + impl_->svc.cfg.http.request_timeout;
   while (impl_->svc.in_flight > 0 && std::chrono::steady_clock::now() < deadline)

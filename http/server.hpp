@@ -16,6 +16,9 @@ class http_server {
 
   /// Binds and serves on background threads; returns the bound port.
   int start();
+  /// Closes the listening socket: new connections are refused (a balancer retries them on
+  /// another node, as nothing was sent); connections already open keep being served.
+  void stop_accepting();
   /// Stops accepting and waits (bounded) for in-flight requests to be answered.
   void stop();
 

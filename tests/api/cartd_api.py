@@ -65,6 +65,16 @@ def store_url(directory):
     return base.rsplit("/", 1)[0] + "/" + name
 
 
+def read_env(path):
+    """KEY=value lines (deploy/cluster-local's cluster.env) as a dict."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            out[k] = v.strip('"')
+    return out
+
+
 def bearer(token):
     return {"Authorization": "Bearer " + token}
 

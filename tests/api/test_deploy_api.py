@@ -11,6 +11,7 @@ import unittest
 import uuid
 
 import cartd_api
+from cartd_api import read_env
 from cartd_api import ADMIN, Client, new_user, put_product
 
 SCRIPT = os.path.join(cartd_api.ROOT, "deploy", "cluster-local")
@@ -25,15 +26,6 @@ def raw_get(port, path, headers):
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
-
-
-def read_env(path):
-    out = {}
-    with open(path) as f:
-        for line in f:
-            k, _, v = line.strip().partition("=")
-            out[k] = v.strip('"')
-    return out
 
 
 @unittest.skipUnless(cartd_api.STORE == "postgresql", "a cluster shares PostgreSQL only")
@@ -66,8 +58,12 @@ class LocalClusterTest(unittest.TestCase):
             conf = f.read()
         self.assertEqual(conf.count("max_fails="), 3)
         self.assertIn("proxy_next_upstream error timeout http_502 http_503 http_504;", conf)
-        directives = [l.strip() for l in conf.splitlines() if not l.strip().startswith("#")]
+        # Non-idempotent retries only in the location for requests with an Idempotency-Key.
+        plain, _, idempotent = conf.partition("location @idempotent")
+        directives = [l.strip() for l in plain.splitlines() if not l.strip().startswith("#")]
         self.assertFalse([d for d in directives if "non_idempotent" in d])
+        self.assertIn("http_504 non_idempotent;", idempotent)
+        self.assertIn('if ($http_idempotency_key != "")', plain)
 
     def test_one_address_serves_carts_and_spreads_over_nodes(self):
         c = Client(self.lb)

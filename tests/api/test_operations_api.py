@@ -10,8 +10,13 @@ import time
 import unittest
 import uuid
 
-from cartd_api import (ADMIN, BIN, SECRET, Client, Server, bearer, jwt, new_cart, new_user,
-                       put_product)
+import sys
+
+from cartd_api import (ADMIN, BIN, SECRET, Client, Server, bearer, jwt, new_cart, new_session,
+                       new_user, put_product)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
+from fake_payments import FakePayments  # noqa: E402
 
 
 def run(*args, env=None):
@@ -229,6 +234,86 @@ class LogTest(unittest.TestCase):
                                    headers=user)
         self.assertEqual(st, 201, raw)
         return order
+
+class SecretsInLogsTest(unittest.TestCase):
+    """A run through every credentialled path with the access log on: the log never holds the
+    JWT secret, a JWT, a session token, the operator token, the payment key or the webhook
+    secret."""
+
+    def test_no_secret_reaches_the_log(self):
+        api_key = "sk_live_" + uuid.uuid4().hex
+        hook = "whsec_" + uuid.uuid4().hex
+        operator = "op-" + uuid.uuid4().hex
+        fake = FakePayments(api_key, hook).start()
+        env = dict(fake.cartd_env())
+        env.update({"CARTD_HTTP_ACCESS_LOG": "true", "CARTD_AUTH_OPERATOR_TOKEN": operator,
+                    "CARTD_PAYMENTS_TIMEOUT": "1s"})
+        s = Server(**env)
+        try:
+            fake.set_webhook_url("http://127.0.0.1:%d/api/v1/payments/webhook" % s.port)
+            c = s.client()
+            user_jwt = jwt("secret-test-user")
+            user = bearer(user_jwt)
+            pid = put_product(c, [{"id": "v", "sku": "S", "price": 700, "stock": 50}])
+            sess = new_session(c)
+            guest = {"X-Session-Token": sess["token"]}
+            for who in (user, guest):
+                cart = new_cart(c, who)
+                c.post("/cart/%s/items" % cart["id"], {"productId": pid, "variantId": "v",
+                                                        "quantity": 1}, headers=who)
+            address = {"name": "A", "line1": "1 St", "city": "X", "postalCode": "1", "country": "US"}
+            cart = new_cart(c, user)
+            c.post("/cart/%s/items" % cart["id"], {"productId": pid, "variantId": "v", "quantity": 2},
+                   headers=user)
+            st, _, checkout, raw = c.post("/checkout/session", {"cartId": cart["id"],
+                                                                "shippingAddress": address},
+                                          headers=user)
+            self.assertEqual(st, 201, raw)
+            fake.set_mode("pending")
+            st, _, _, raw = c.post("/checkout/process", {"sessionId": checkout["id"], "payment":
+                                                         {"method": "card", "token": "tok_visa"}},
+                                   headers=user)
+            self.assertEqual(st, 202, raw)
+            paid = [p for p in fake.payments() if p["reference"] == checkout["id"]]
+            fake.confirm(paid[0]["id"], "authorized")  # a signed webhook to cartd
+            fake.set_mode("failing")  # failed provider calls are logged: without the key
+            cart2 = new_cart(c, user)
+            c.post("/cart/%s/items" % cart2["id"], {"productId": pid, "variantId": "v", "quantity": 1},
+                   headers=user)
+            st, _, checkout2, _ = c.post("/checkout/session", {"cartId": cart2["id"],
+                                                               "shippingAddress": address},
+                                         headers=user)
+            c.post("/checkout/process", {"sessionId": checkout2["id"], "payment":
+                                         {"method": "card", "token": "tok_visa"}}, headers=user)
+            fake.set_mode("normal")
+            # Refused credentials: a JWT signed with another secret, a wrong session token, a
+            # wrong operator token, a webhook with a bad signature.
+            c.get("/cart", headers=bearer(jwt("x", secret="another-secret-0123456789")))
+            c.get("/cart", headers={"X-Session-Token": "not-a-token-" + sess["token"]})
+            c.get("/dashboard", base=False, headers=bearer(operator + "x"))
+            c.get("/dashboard/data", base=False, headers=bearer(operator))
+            c.post("/payments/webhook", {"id": "evt", "type": "payment.authorized"},
+                   headers={"Cartd-Signature": "t=1,v1=" + "0" * 64})
+            c.request("PATCH", "/orders/nope", body={"status": "shipped"}, headers=ADMIN)
+            self.assertEqual(s.stop(), 0)
+        finally:
+            fake.stop()
+            if s.proc is not None:
+                s.stop()
+        with open(os.path.join(s.dir, "cartd.log"), "rb") as f:
+            log = f.read().decode(errors="replace")
+        self.assertIn('"msg":"access"', log)
+        self.assertIn('"msg":"audit"', log)
+        for name, secret in (("JWT secret", SECRET), ("user JWT", user_jwt),
+                             ("admin JWT", ADMIN["Authorization"][7:]),
+                             ("session token", sess["token"]), ("operator token", operator),
+                             ("payment key", api_key), ("webhook secret", hook)):
+            self.assertNotIn(secret, log, name)
+        # JSON lines, every one.
+        for line in log.splitlines():
+            if line.startswith("{"):
+                json.loads(line)
+
 
 class EmptyActorsTest(unittest.TestCase):
     def test_requests_for_carts_that_do_not_exist_leave_no_actor_behind(self):

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "actors/log_text.hpp"
 #include "http/json.hpp"
 #include "http/problem.hpp"
 
@@ -10,6 +11,11 @@ TEST(json, writer_escapes_strings) {
   json_writer w;
   w.begin_object().field("a", "q\"uote\n").field("n", static_cast<std::int64_t>(-5)).end_object();
   EXPECT_EQ(w.str(), R"({"a":"q\"uote\n","n":-5})");
+}
+
+TEST(json, log_text_is_quoted_and_escaped) {
+  EXPECT_EQ(json_quoted("plain"), "\"plain\"");
+  EXPECT_EQ(json_quoted("say \"no\" \\ then\nnext\x01"), "\"say \\\"no\\\" \\\\ then\\nnext\\u0001\"");
 }
 
 TEST(json, reader_classifies_bad_bodies) {
