@@ -266,12 +266,13 @@ void process_payment(checkout_self self, checkout_process cmd, reply_fn done) {
               make_error(error_code::unavailable, "payments are unavailable; retry later"),
               deps.payments->retry_after_s()));
         auto attempt = moved(s, checkout_status::processing);
-        save(self, attempt, [self, attempt, token = cmd.token, done](bool saved) {
+        save(self, attempt, [self, attempt, token = cmd.token, trace = cmd.traceparent,
+                             done](bool saved) {
           if (!saved)
             return done(checkout_reply::fail(
                 make_error(error_code::conflict, "the checkout session changed; retry")));
           authorize_request req{attempt_key(attempt), attempt.totals.total, attempt.totals.currency,
-                                token, attempt.id};
+                                token, attempt.id, trace};
           self->state.deps.payments->call(
               self, "authorize", [req](payment_provider& p) { return p.authorize(req); },
               [self, attempt, done](gateway_result g) { on_authorized(self, attempt, g, done); });

@@ -36,6 +36,7 @@ struct checkout_process {
   std::string id;
   principal who;
   std::string token;
+  std::string traceparent;  ///< the request's W3C trace context, sent on to the provider
 };
 
 /// A provider's word on a payment of this session (a webhook or reconciliation).

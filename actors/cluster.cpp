@@ -398,7 +398,7 @@ caf::behavior face(face_ptr self, cluster_settings cfg, std::shared_ptr<cluster_
                             cf.billing_address_json, cf.shipping_method, cf.email, cf.tax_region};
           self->request(st.checkouts, timeout, std::move(cmd)).then(on_reply, on_error);
         } else if (cf.op == checkout_forward::process) {
-          self->request(st.checkouts, timeout, checkout_process{cf.id, cf.who, cf.token})
+          self->request(st.checkouts, timeout, checkout_process{cf.id, cf.who, cf.token, cf.traceparent})
               .then(on_reply, on_error);
         } else {
           self->request(st.checkouts, timeout, checkout_get{cf.id, cf.who})

@@ -73,6 +73,7 @@ struct checkout_forward {
   std::string token;              ///< process
   std::int64_t timeout_ms = 0;    ///< the owner's wait for its session actor
   std::string path, request_id;   ///< for problem details
+  std::string traceparent;        ///< process: the request's trace context
 };
 
 /// One member as gossip carries it: an address and the incarnation it runs (never a handle).
@@ -127,7 +128,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, checkout_forward& x) {
   return f(caf::meta::type_name("checkout_forward"), x.op, x.id, x.who, x.cart,
            x.shipping_address_json, x.billing_address_json, x.shipping_method, x.email,
-           x.tax_region, x.token, x.timeout_ms, x.path, x.request_id);
+           x.tax_region, x.token, x.timeout_ms, x.path, x.request_id, x.traceparent);
 }
 
 template <class Inspector>

@@ -112,6 +112,7 @@ checkout_forward to_forward(const checkout_process& c) {
   f.id = c.id;
   f.who = c.who;
   f.token = c.token;
+  f.traceparent = c.traceparent;
   return f;
 }
 
@@ -219,7 +220,8 @@ void process_checkout_route(const exchange_ptr& ex) {
     for (const auto& e : p.field_errors()) body.fail("payment." + e.field, e.message);
   }
   if (auto e = body.validation_error()) return ex->fail(*e);
-  checkout_process cmd{*id, {}, *token};
+  checkout_process cmd{*id, {}, *token,
+                       "00-" + ex->req.trace_id + "-" + ex->req.span_id + "-01"};
   ex->run(auth_mode::caller, [cmd](caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
     auto c = cmd;
     c.who = e->who;

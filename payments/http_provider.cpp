@@ -91,7 +91,7 @@ class http_provider final : public payment_provider {
   provider_result authorize(const authorize_request& r) override {
     auto body = json_body({{"currency", r.currency}, {"token", r.token}, {"reference", r.reference}},
                           {{"amount", r.amount}});
-    auto a = call("POST", "/v1/payments", body, r.idempotency_key);
+    auto a = call("POST", "/v1/payments", body, r.idempotency_key, r.traceparent);
     if (a.status >= 400 && a.status < 500) return {provider_outcome::declined, {}, a.body};
     auto out = payment_of(a);
     if (out.outcome == provider_outcome::ok && out.payment.status == "declined")
@@ -162,18 +162,18 @@ class http_provider final : public payment_provider {
 
   /// One operation: up to three tries for a failure, none again after a timeout.
   http_answer call(const char* method, const std::string& path, const std::string& body,
-                   const std::string& key) {
+                   const std::string& key, const std::string& traceparent = {}) {
     http_answer a;
     for (int attempt = 0; attempt < 3; ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50 << (2 * attempt)));
-      a = once(method, path, body, key);
+      a = once(method, path, body, key, traceparent);
       if (a.timed_out || (a.status > 0 && a.status < 500)) return a;
     }
     return a;
   }
 
   http_answer once(const char* method, const std::string& path, const std::string& body,
-                   const std::string& key) {
+                   const std::string& key, const std::string& traceparent) {
     http_answer a;
     auto lease = handles_.try_acquire();
     if (!lease) return a;  // every handle busy: a failure of ours, counted as the provider's
@@ -186,6 +186,9 @@ class http_provider final : public payment_provider {
     headers = curl_slist_append(headers, "Accept: application/json");
     std::string idem = "Idempotency-Key: " + key;
     if (!key.empty()) headers = curl_slist_append(headers, idem.c_str());
+    // The shopper's trace continues at the provider (W3C Trace Context).
+    std::string trace = "traceparent: " + traceparent;
+    if (!traceparent.empty()) headers = curl_slist_append(headers, trace.c_str());
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

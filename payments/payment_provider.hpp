@@ -44,6 +44,7 @@ struct authorize_request {
   std::string currency;
   std::string token;
   std::string reference;
+  std::string traceparent;  ///< W3C trace context of the shopper's request; empty: none
 };
 
 class payment_provider {

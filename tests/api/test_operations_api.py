@@ -270,10 +270,15 @@ class SecretsInLogsTest(unittest.TestCase):
                                           headers=user)
             self.assertEqual(st, 201, raw)
             fake.set_mode("pending")
+            trace = uuid.uuid4().hex
             st, _, _, raw = c.post("/checkout/process", {"sessionId": checkout["id"], "payment":
                                                          {"method": "card", "token": "tok_visa"}},
-                                   headers=user)
+                                   headers=dict(user, traceparent="00-%s-%s-01" % (trace, "ab" * 8)))
             self.assertEqual(st, 202, raw)
+            # The shopper's trace goes on to the provider: same trace id, cartd's span as parent.
+            calls = [x for x in fake.calls() if x["path"] == "/v1/payments"]
+            self.assertRegex(calls[-1]["traceparent"] or "", "^00-%s-[0-9a-f]{16}-01$" % trace)
+            self.assertNotIn("ab" * 8, calls[-1]["traceparent"])
             paid = [p for p in fake.payments() if p["reference"] == checkout["id"]]
             fake.confirm(paid[0]["id"], "authorized")  # a signed webhook to cartd
             fake.set_mode("failing")  # failed provider calls are logged: without the key

@@ -145,7 +145,8 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.calls.append({"method": self.command, "path": self.path, "idempotencyKey": key,
                              "body": body, "authorization": self.headers.get("Authorization"),
-                             "contentType": self.headers.get("Content-Type")})
+                             "contentType": self.headers.get("Content-Type"),
+                             "traceparent": self.headers.get("traceparent")})
             mode, delay = st.mode, st.delay
         if mode == "slow":
             time.sleep(delay)  # this thread only; other requests go on
