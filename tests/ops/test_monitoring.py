@@ -44,6 +44,7 @@ RULES = os.path.join(PROM_DIR, "rules", "cartd.rules.yml")
 RULE_TESTS = os.path.join(PROM_DIR, "tests", "cartd.rules.test.yml")
 CONFIGS = [os.path.join(PROM_DIR, "prometheus.yml"), os.path.join(ROOT, "deploy", "prometheus.yml")]
 DASHBOARD = os.path.join(ROOT, "deploy", "grafana", "cartd.json")
+DASHBOARD_JS = "http/static/dashboard.js"  # the built-in one
 
 # Series Prometheus makes itself, not cartd.
 PROMETHEUS_OWN = {"up", "ALERTS", "ALERTS_FOR_STATE"}
@@ -424,6 +425,10 @@ class MetricNamesTest(unittest.TestCase):
                 yield where, name, matcher
         for where, name in variable_metrics(d):
             yield where, name, ""
+        # The built-in dashboard (/dashboard) reads families by name from /dashboard/data.
+        with open(os.path.join(ROOT, "http", "static", "dashboard.js")) as f:
+            for name in sorted(set(re.findall(r"\bcartd_[a-z_]+\b", f.read()))):
+                yield DASHBOARD_JS, name, ""
 
     def test_scrape_declares_families(self):
         # Guards the parsing below: a scrape without # TYPE lines would make every check moot.
@@ -443,6 +448,11 @@ class MetricNamesTest(unittest.TestCase):
                 continue
             if not self.cluster and name.startswith("cartd_cluster_") and name not in self.kinds:
                 unchecked.add(name)
+                continue
+            if where == DASHBOARD_JS:
+                # /dashboard/data is keyed by family (a histogram by its own name).
+                if name not in self.kinds:
+                    problems.append("%s: %s is not a family cartd exports" % (where, name))
                 continue
             family, error = family_of(name, self.kinds)
             if error:
