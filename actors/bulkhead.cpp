@@ -1,11 +1,11 @@
 #include "actors/bulkhead.hpp"
-#include "actors/log_text.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <limits>
 
+#include "actors/log_text.hpp"
 #include "actors/metrics.hpp"
 
 namespace cartd {

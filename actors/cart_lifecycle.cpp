@@ -1,8 +1,8 @@
 #include "actors/cart_lifecycle.hpp"
-#include "actors/log_text.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include "actors/log_text.hpp"
 #include "actors/metrics.hpp"
 #include "domain/time.hpp"
 #include "persistence/store.hpp"

@@ -229,6 +229,11 @@ void on_authorized(checkout_self self, checkout_session s, gateway_result g, rep
 
 }  // namespace
 
+/// The trace id of a W3C traceparent ("00-<trace id>-<span id>-<flags>"); empty when none.
+static std::string trace_of(const std::string& traceparent) {
+  return traceparent.size() == 55 ? traceparent.substr(3, 32) : std::string{};
+}
+
 void process_payment(checkout_self self, checkout_process cmd, reply_fn done) {
   auto id = cmd.id;
   checkout_io<process_inputs>(
@@ -275,7 +280,8 @@ void process_payment(checkout_self self, checkout_process cmd, reply_fn done) {
                                 token, attempt.id, trace};
           self->state.deps.payments->call(
               self, "authorize", [req](payment_provider& p) { return p.authorize(req); },
-              [self, attempt, done](gateway_result g) { on_authorized(self, attempt, g, done); });
+              [self, attempt, done](gateway_result g) { on_authorized(self, attempt, g, done); },
+              trace_of(trace));
         });
       });
 }

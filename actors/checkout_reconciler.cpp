@@ -1,5 +1,4 @@
 #include "actors/checkout_reconciler.hpp"
-#include "actors/log_text.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -7,6 +6,7 @@
 #include "actors/catalog_cache.hpp"
 #include "actors/checkout_actor.hpp"
 #include "actors/checkout_protocol.hpp"
+#include "actors/log_text.hpp"
 #include "actors/metrics.hpp"
 #include "actors/payment_gateway.hpp"
 #include "domain/time.hpp"

@@ -1,8 +1,8 @@
 #include "actors/event_relay.hpp"
-#include "actors/log_text.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include "actors/log_text.hpp"
 #include "actors/metrics.hpp"
 #include "persistence/redis_client.hpp"
 #include "persistence/store.hpp"
@@ -56,7 +56,11 @@ void event_relay::run() {
 int event_relay::publish_batch() {
   if (!store_.hold_relay_lease()) {
     relaying_ = false;
-    return 0;  // another node relays; this one stands by
+    // Another node relays; this one stands by and reports nothing waiting (the relay does), so
+    // that a figure from before it lost the lease does not linger in alerts.
+    waiting_ = 0;
+    stats_.outbox_waiting.Set(0);
+    return 0;
   }
   relaying_ = true;
   auto rows = store_.fetch_outbox(k_batch);

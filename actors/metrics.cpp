@@ -123,7 +123,7 @@ metrics::metrics()
               .Add({})),
       outbox_waiting(family(BuildGauge()
                                 .Name("cartd_outbox_waiting")
-                                .Help("Events in the outbox at the relay's last look (up to 500)"),
+                                .Help("Events in the outbox at the relay's last look (up to 500); 0 on a standby node"),
                             *registry_)
                          .Add({})),
       outbox_relay_errors(family(BuildCounter()

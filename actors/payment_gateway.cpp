@@ -68,7 +68,8 @@ void payment_gateway::publish_state(std::int64_t now) {  // with mtx_ held
 }
 
 gateway_result payment_gateway::run(const std::string& op,
-                                    const std::function<provider_result(payment_provider&)>& fn) {
+                                    const std::function<provider_result(payment_provider&)>& fn,
+                                    const std::string& trace_id) {
   {
     std::lock_guard<std::mutex> guard(mtx_);
     if (!breaker_.allow(steady_now_ms())) {
@@ -92,8 +93,12 @@ gateway_result payment_gateway::run(const std::string& op,
   metrics_.payment_calls.Add({{"operation", op}, {"outcome", outcome_name(r.outcome)}}).Increment();
   bool failed = r.outcome == provider_outcome::failure || r.outcome == provider_outcome::timeout;
   if (failed) {
-    spdlog::warn(R"({{"msg":"payment call failed","operation":"{}","outcome":"{}"}})", op,
-                 outcome_name(r.outcome));
+    if (trace_id.empty())
+      spdlog::warn(R"({{"msg":"payment call failed","operation":"{}","outcome":"{}"}})", op,
+                   outcome_name(r.outcome));
+    else
+      spdlog::warn(R"({{"msg":"payment call failed","operation":"{}","outcome":"{}","traceId":"{}"}})",
+                   op, outcome_name(r.outcome), trace_id);
   }
   {
     std::lock_guard<std::mutex> guard(mtx_);

@@ -53,13 +53,15 @@ class payment_gateway {
   std::chrono::milliseconds wait_budget() const { return call_timeout_ * 2 + std::chrono::seconds(2); }
 
   /// Runs `fn(payment_provider&) -> provider_result` as operation `op` on the bulkhead, through
-  /// the breaker; then `k(gateway_result)` on `self`, whose mailbox waits for it.
+  /// the breaker; then `k(gateway_result)` on `self`, whose mailbox waits for it. `trace_id`
+  /// (the shopper's request's, when there is one) goes into the log line of a failed call.
   template <class Self, class Fn, class K>
-  void call(Self* self, const char* op, Fn fn, K k) {
+  void call(Self* self, const char* op, Fn fn, K k, std::string trace_id = {}) {
     if (refusing()) return k(gateway_result{gateway_result::kind::breaker_open, {}});
     std::string name = op;
     call_bulkhead<gateway_result>(
-        self, pool_, wait_budget(), [this, name, fn]() { return run(name, fn); },
+        self, pool_, wait_budget(),
+        [this, name, fn, trace_id]() { return run(name, fn, trace_id); },
         [k](std::optional<gateway_result> r) mutable { k(r ? *r : gateway_result{}); },
         [k]() mutable { k(gateway_result{gateway_result::kind::busy, {}}); }, true);
   }
@@ -78,7 +80,8 @@ class payment_gateway {
 
  private:
   gateway_result run(const std::string& op,
-                     const std::function<provider_result(payment_provider&)>& fn);
+                     const std::function<provider_result(payment_provider&)>& fn,
+                     const std::string& trace_id = {});
   void publish_state(std::int64_t now);
 
   std::unique_ptr<payment_provider> provider_;

@@ -1,10 +1,11 @@
 #include "actors/pricing_book.hpp"
-#include "actors/log_text.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
+
+#include "actors/log_text.hpp"
 
 namespace cartd {
 

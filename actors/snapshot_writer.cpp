@@ -1,5 +1,4 @@
 #include "actors/snapshot_writer.hpp"
-#include "actors/log_text.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -7,6 +6,7 @@
 #include <chrono>
 #include <deque>
 
+#include "actors/log_text.hpp"
 #include "actors/metrics.hpp"
 
 namespace cartd {

@@ -1,9 +1,9 @@
 #include "actors/store_pool.hpp"
-#include "actors/log_text.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/log_text.hpp"
 #include "actors/metrics.hpp"
 
 namespace cartd {

@@ -289,7 +289,8 @@ class SecretsInLogsTest(unittest.TestCase):
                                                                "shippingAddress": address},
                                          headers=user)
             c.post("/checkout/process", {"sessionId": checkout2["id"], "payment":
-                                         {"method": "card", "token": "tok_visa"}}, headers=user)
+                                         {"method": "card", "token": "tok_visa"}},
+                   headers=dict(user, **{"X-Request-Id": "secrets-failing"}))
             fake.set_mode("normal")
             # Refused credentials: a JWT signed with another secret, a wrong session token, a
             # wrong operator token, a webhook with a bad signature.
@@ -314,10 +315,11 @@ class SecretsInLogsTest(unittest.TestCase):
                              ("session token", sess["token"]), ("operator token", operator),
                              ("payment key", api_key), ("webhook secret", hook)):
             self.assertNotIn(secret, log, name)
-        # JSON lines, every one.
-        for line in log.splitlines():
-            if line.startswith("{"):
-                json.loads(line)
+        # JSON lines, every one; the failed provider call carries its request's trace id.
+        lines = [json.loads(l) for l in log.splitlines() if l.startswith("{")]
+        access = [l for l in lines if l.get("requestId") == "secrets-failing"][0]
+        failed = [l for l in lines if l.get("msg") == "payment call failed"]
+        self.assertIn(access["traceId"], [l.get("traceId") for l in failed], failed)
 
 
 class EmptyActorsTest(unittest.TestCase):
