@@ -68,6 +68,22 @@ std::string check_seeds(const std::string& v) {
   return "";
 }
 
+/// Comma-separated origins: scheme://host[:port], no path, no wildcard.
+std::string check_origins(const std::string& v) {
+  std::size_t i = 0;
+  while (!v.empty() && i <= v.size()) {
+    auto comma = v.find(',', i);
+    auto o = v.substr(i, comma == std::string::npos ? std::string::npos : comma - i);
+    bool scheme = o.rfind("https://", 0) == 0 || o.rfind("http://", 0) == 0;
+    auto rest = scheme ? o.substr(o.find("://") + 3) : std::string{};
+    if (!scheme || rest.empty() || rest.find_first_of("/ *?#") != std::string::npos)
+      return "must be a comma-separated list of origins like https://shop.example";
+    if (comma == std::string::npos) break;
+    i = comma + 1;
+  }
+  return "";
+}
+
 std::vector<key_spec> specs(config& c) {
   return {
       {"http.address", kind::text, &c.http.address, 0, 0, nullptr},
@@ -76,6 +92,7 @@ std::vector<key_spec> specs(config& c) {
       {"http.request_timeout", kind::duration, &c.http.request_timeout, 10, 600000, nullptr},
       {"http.access_log", kind::boolean, &c.http.access_log, 0, 0, nullptr},
       {"http.drain_period", kind::duration, &c.http.drain_period, 0, 600000, nullptr},
+      {"http.cors_origins", kind::text, &c.http.cors_origins, 0, 0, check_origins},
       {"store.url", kind::text, &c.store.url, 0, 0, check_url},
       {"store.group_commit", kind::boolean, &c.store.group_commit, 0, 0, nullptr},
       {"store.batch_max", kind::integer, &c.store.batch_max, 1, 10000, nullptr},

@@ -23,6 +23,9 @@ struct config {
     /// stops accepting. 0 (the default, and what API.md's SIGTERM says) stops at once; a
     /// deployment behind a balancer sets it (deploy/k8s: 10s).
     millis drain_period{0};
+    /// Browser storefronts allowed to call the API cross-origin: comma-separated origins
+    /// (`https://shop.example`); none by default.
+    std::string cors_origins;
   } http;
   struct store_section {
     std::string url = "sqlite://./data/cartd.db";

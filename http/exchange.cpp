@@ -217,6 +217,19 @@ void exchange::write(http_response r) {
   headers.add(std::make_shared<text_header>("X-Request-Id", req.request_id));
   if (!r.etag.empty()) headers.add(std::make_shared<text_header>("ETag", r.etag));
   for (auto& [k, v] : r.headers) headers.add(std::make_shared<text_header>(k, v));
+  // On every answer (API.md is JSON only; nothing here is a page to frame or sniff).
+  headers.add(std::make_shared<text_header>("X-Content-Type-Options", "nosniff"));
+  headers.add(std::make_shared<text_header>("X-Frame-Options", "DENY"));
+  headers.add(std::make_shared<text_header>("Referrer-Policy", "no-referrer"));
+  if (!req.origin.empty() && cors_allowed(svc.cfg, req.origin)) {
+    headers.add(std::make_shared<text_header>("Access-Control-Allow-Origin", req.origin));
+    headers.add(std::make_shared<text_header>(
+        "Access-Control-Expose-Headers",
+        "ETag, Location, Retry-After, X-Request-Id, Idempotent-Replayed"));
+  }
+  // The answer differs by Origin when CORS is on: caches must keep them apart.
+  if (!svc.cfg.http.cors_origins.empty())
+    headers.add(std::make_shared<text_header>("Vary", "Origin"));
   if (svc.draining) req.close_connection = true;  // the client reconnects elsewhere
   add_connection_header(w, req);
   // Counted before it is sent: a client that reads /metrics right after its answer must find
@@ -276,6 +289,20 @@ void trace_request(http_request& req, const std::string& tp) {
     req.parent_span_id.clear();
   }
   req.span_id = random_hex(16);
+}
+
+bool cors_allowed(const config& cfg, const std::string& origin) {
+  const auto& list = cfg.http.cors_origins;
+  if (origin.empty() || list.empty()) return false;
+  std::size_t i = 0;
+  while (i <= list.size()) {
+    auto comma = list.find(',', i);
+    auto end = comma == std::string::npos ? list.size() : comma;
+    if (list.compare(i, end - i, origin) == 0) return true;
+    if (comma == std::string::npos) break;
+    i = comma + 1;
+  }
+  return false;
 }
 
 std::int64_t top_level_version(const std::string& body) {

@@ -23,6 +23,7 @@ class event_based_actor;
 namespace cartd {
 
 struct service;
+struct config;
 
 /// The Idempotency-Key this request claimed. `recorded` is set once the answer committed with
 /// the change it reports (a cart's transaction), so that the front end does not store it again;
@@ -55,6 +56,7 @@ struct http_request {
   std::string signature;  ///< Cartd-Signature (payment webhooks)
   std::vector<std::pair<std::string, std::string>> query;  ///< the query parameters cartd reads
   std::string client;
+  std::string origin;  ///< the Origin header (browsers, cross-origin); empty when absent
   bool close_connection = false;
   std::chrono::steady_clock::time_point start;
 };
@@ -129,6 +131,8 @@ http_response error_response(const domain_error& e, const http_request& req);
 /// Reads a `traceparent` header (W3C Trace Context, version 00 form) into `req`: a valid one is
 /// continued (its trace id kept, its span the parent), anything else starts a new trace.
 void trace_request(http_request& req, const std::string& traceparent);
+/// True when `origin` is one of http.cors_origins (exactly, as the browser sends it).
+bool cors_allowed(const config& cfg, const std::string& origin);
 /// The top-level "version" number of a JSON object body; -1 when it has none.
 std::int64_t top_level_version(const std::string& body);
 /// The Location header of `r`; empty when it has none.

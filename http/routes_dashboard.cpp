@@ -103,9 +103,6 @@ void add_dashboard_headers(http_response& r) {
   r.headers.emplace_back("Content-Security-Policy",
                          "default-src 'self'; style-src 'self'; script-src 'self'; "
                          "img-src 'self' data:; frame-ancestors 'none'");
-  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  r.headers.emplace_back("X-Frame-Options", "DENY");
-  r.headers.emplace_back("Referrer-Policy", "no-referrer");
   r.headers.emplace_back("Cache-Control", "no-store");
 }
 

@@ -78,6 +78,7 @@ class handler final : public Http::Handler {
       if (auto v = r.query().get(name)) req.query.emplace_back(name, *v);
     }
     req.content_type = header_value(r, "Content-Type");
+    req.origin = header_value(r, "Origin");
     req.client = r.address().host();
     // HTTP/1.1 keeps the connection unless the client says close; HTTP/1.0 only on request.
     auto conn = header_value(r, "Connection");
@@ -87,6 +88,9 @@ class handler final : public Http::Handler {
     req.body = r.body();
 
     auto box = std::make_shared<exchange::writer_box>(exchange::writer_box{std::move(w)});
+    auto preflight_method = header_value(r, "Access-Control-Request-Method");
+    if (req.method == "OPTIONS" && !req.origin.empty() && !preflight_method.empty())
+      return preflight(std::move(req), std::move(box), preflight_method);
     auto m = match_route(req.method, req.path);
     req.route = m.found ? m.found->pattern : (m.allowed.empty() ? "unmatched" : req.path);
     if (m.found) req.params = std::move(m.params);
@@ -120,6 +124,31 @@ class handler final : public Http::Handler {
   }
 
  private:
+  /// A browser asks whether a cross-origin request may be sent (CORS preflight): yes, with
+  /// the headers a storefront needs, when its origin is in http.cors_origins and the route
+  /// takes that method; else 403 and no CORS header (the browser then refuses to send it).
+  void preflight(http_request req, std::shared_ptr<exchange::writer_box> box,
+                 const std::string& method) {
+    auto m = match_route(method, req.path);
+    req.route = "preflight";
+    auto ex = std::make_shared<exchange>(*svc_, std::move(req), std::move(box));
+    if (!cors_allowed(svc_->cfg, ex->req.origin))
+      return ex->fail(make_error(error_code::forbidden, "this origin may not call the API"));
+    if (!m.found)
+      return ex->fail(make_error(m.allowed.empty() ? error_code::not_found
+                                                    : error_code::method_not_allowed,
+                                 "no such route for " + method));
+    http_response r;
+    r.status = 204;
+    r.content_type.clear();
+    r.headers.emplace_back("Access-Control-Allow-Methods", method);
+    r.headers.emplace_back("Access-Control-Allow-Headers",
+                           "Authorization, Content-Type, Idempotency-Key, If-Match, "
+                           "If-None-Match, X-Session-Token, X-Request-Id, traceparent");
+    r.headers.emplace_back("Access-Control-Max-Age", "600");
+    ex->respond(std::move(r));
+  }
+
   service* svc_;
 };
 

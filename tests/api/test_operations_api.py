@@ -1,5 +1,6 @@
 """Operations: `cartd config --print/--check`, the graceful drain on SIGTERM, JSON log lines with
 the W3C trace context, and the audit line of every admin write."""
+import http.client
 import json
 import os
 import signal
@@ -320,6 +321,85 @@ class SecretsInLogsTest(unittest.TestCase):
         access = [l for l in lines if l.get("requestId") == "secrets-failing"][0]
         failed = [l for l in lines if l.get("msg") == "payment call failed"]
         self.assertIn(access["traceId"], [l.get("traceId") for l in failed], failed)
+
+
+def raw(port, method, path, headers=None, body=None):
+    """Outside the OpenAPI check: preflights are no route of API.md's."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+class SurfaceTest(unittest.TestCase):
+    SHOP = "https://shop.example"
+
+    def test_security_headers_on_every_answer(self):
+        s = Server()
+        try:
+            user = new_user()
+            for method, path, headers, body in (
+                    ("GET", "/api/v1/health", {}, None),
+                    ("GET", "/api/v1/nope", {}, None),
+                    ("GET", "/api/v1/cart", {}, None),
+                    ("POST", "/api/v1/cart", dict(user, **{"Content-Type": "application/json"}),
+                     b"{"),
+                    ("GET", "/metrics", {}, None)):
+                st, h, _ = raw(s.port, method, path, headers, body)
+                self.assertEqual(h.get("x-content-type-options"), "nosniff", (method, path, st))
+                self.assertEqual(h.get("x-frame-options"), "DENY", (method, path))
+                self.assertEqual(h.get("referrer-policy"), "no-referrer", (method, path))
+                self.assertNotIn("access-control-allow-origin", h)
+            # No CORS by default: a preflight is refused, an answer carries no CORS header.
+            st, h, _ = raw(s.port, "OPTIONS", "/api/v1/cart",
+                           {"Origin": self.SHOP, "Access-Control-Request-Method": "POST"})
+            self.assertEqual(st, 403)
+            self.assertNotIn("access-control-allow-origin", h)
+        finally:
+            s.stop()
+
+    def test_cors_for_the_configured_origins_only(self):
+        s = Server(CARTD_HTTP_CORS_ORIGINS=self.SHOP + ",http://localhost:3000")
+        try:
+            st, h, body = raw(s.port, "OPTIONS", "/api/v1/cart/%s/items" % uuid.uuid4(),
+                              {"Origin": self.SHOP, "Access-Control-Request-Method": "POST",
+                               "Access-Control-Request-Headers": "idempotency-key, content-type"})
+            self.assertEqual(st, 204, body)
+            self.assertEqual(h["access-control-allow-origin"], self.SHOP)
+            self.assertEqual(h["access-control-allow-methods"], "POST")
+            allowed = {x.strip().lower() for x in h["access-control-allow-headers"].split(",")}
+            self.assertTrue({"idempotency-key", "if-match", "x-session-token", "authorization",
+                             "content-type"} <= allowed)
+            self.assertIn("origin", h.get("vary", "").lower())
+            # A method the route does not take, and an origin not on the list.
+            st, h, _ = raw(s.port, "OPTIONS", "/api/v1/health",
+                           {"Origin": self.SHOP, "Access-Control-Request-Method": "DELETE"})
+            self.assertEqual(st, 405)
+            st, h, _ = raw(s.port, "OPTIONS", "/api/v1/cart",
+                           {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+            self.assertEqual(st, 403)
+            self.assertNotIn("access-control-allow-origin", h)
+            # The real request: allowed origin gets ACAO and sees ETag; another gets nothing.
+            user = new_user()
+            st, h, body = raw(s.port, "POST", "/api/v1/cart",
+                              dict(user, **{"Origin": self.SHOP, "Content-Type": "application/json"}),
+                              b"{}")
+            self.assertEqual(st, 201, body)
+            self.assertEqual(h["access-control-allow-origin"], self.SHOP)
+            self.assertIn("etag", h["access-control-expose-headers"].lower())
+            st, h, _ = raw(s.port, "GET", "/api/v1/health", {"Origin": "https://evil.example"})
+            self.assertEqual(st, 200)
+            self.assertNotIn("access-control-allow-origin", h)
+        finally:
+            s.stop()
+
+    def test_a_malformed_origin_list_is_refused_at_start(self):
+        out = run("config", "--print", env={"CARTD_HTTP_CORS_ORIGINS": "https://shop.example/path,*"})
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("CARTD_HTTP_CORS_ORIGINS", out.stderr)
 
 
 class EmptyActorsTest(unittest.TestCase):
