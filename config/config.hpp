@@ -26,6 +26,10 @@ struct config {
     /// Browser storefronts allowed to call the API cross-origin: comma-separated origins
     /// (`https://shop.example`); none by default.
     std::string cors_origins;
+    /// Slow clients (slowloris): a request's headers must arrive within header_timeout of its
+    /// first byte, its body within body_timeout; else 408 and the connection is closed.
+    millis header_timeout{10000};
+    millis body_timeout{30000};
   } http;
   struct store_section {
     std::string url = "sqlite://./data/cartd.db";

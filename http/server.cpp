@@ -181,6 +181,8 @@ int http_server::start() {
                   .threads(cfg.threads)
                   .flags(Tcp::Options::ReuseAddr)
                   .maxRequestSize(k_transport_max)
+                  .headerTimeout(cfg.header_timeout)
+                  .bodyTimeout(cfg.body_timeout)
                   .maxResponseSize(8 * 1024 * 1024);
   impl_->endpoint->init(opts);
   impl_->endpoint->setHandler(Http::make_handler<handler>(&impl_->svc));

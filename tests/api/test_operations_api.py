@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -393,6 +394,39 @@ class SurfaceTest(unittest.TestCase):
             st, h, _ = raw(s.port, "GET", "/api/v1/health", {"Origin": "https://evil.example"})
             self.assertEqual(st, 200)
             self.assertNotIn("access-control-allow-origin", h)
+        finally:
+            s.stop()
+
+    def test_a_slow_client_is_cut_off_and_others_are_served_meanwhile(self):
+        s = Server(CARTD_HTTP_HEADER_TIMEOUT="1s", CARTD_HTTP_BODY_TIMEOUT="1s")
+        try:
+            for head, tail in ((b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ", b"a" * 100),
+                               (b"POST /api/v1/cart HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                b"application/json\r\nContent-Length: 100\r\n\r\n", b" " * 100)):
+                sock = socket.create_connection(("127.0.0.1", s.port))
+                sock.settimeout(10)
+                started = time.time()
+                sock.sendall(head)
+                cut = None
+                served = 0
+                try:
+                    for ch in tail:  # a byte every 100 ms: 10 s if nobody stops it
+                        sock.send(bytes([ch]))
+                        if raw(s.port, "GET", "/api/v1/health")[0] == 200:
+                            served += 1
+                        time.sleep(0.1)
+                except OSError:
+                    cut = time.time() - started
+                answer = b""
+                try:
+                    answer = sock.recv(200)
+                except OSError:
+                    pass
+                sock.close()
+                cut = cut if cut is not None else time.time() - started
+                self.assertLess(cut, 8, head)  # the timeout is 1 s; the machine may be slow
+                self.assertTrue(answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer)
+                self.assertGreater(served, 0)
         finally:
             s.stop()
 
