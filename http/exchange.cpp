@@ -217,10 +217,14 @@ void exchange::write(http_response r) {
   headers.add(std::make_shared<text_header>("X-Request-Id", req.request_id));
   if (!r.etag.empty()) headers.add(std::make_shared<text_header>("ETag", r.etag));
   for (auto& [k, v] : r.headers) headers.add(std::make_shared<text_header>(k, v));
-  // On every answer (API.md is JSON only; nothing here is a page to frame or sniff).
-  headers.add(std::make_shared<text_header>("X-Content-Type-Options", "nosniff"));
-  headers.add(std::make_shared<text_header>("X-Frame-Options", "DENY"));
-  headers.add(std::make_shared<text_header>("Referrer-Policy", "no-referrer"));
+  // On every answer (API.md is JSON only; nothing here is a page to frame or sniff). Made
+  // once and shared: a header is only read (written out) once made.
+  static const auto nosniff = std::make_shared<text_header>("X-Content-Type-Options", "nosniff");
+  static const auto no_frames = std::make_shared<text_header>("X-Frame-Options", "DENY");
+  static const auto no_referrer = std::make_shared<text_header>("Referrer-Policy", "no-referrer");
+  headers.add(nosniff);
+  headers.add(no_frames);
+  headers.add(no_referrer);
   if (!req.origin.empty() && cors_allowed(svc.cfg, req.origin)) {
     headers.add(std::make_shared<text_header>("Access-Control-Allow-Origin", req.origin));
     headers.add(std::make_shared<text_header>(

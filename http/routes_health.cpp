@@ -128,7 +128,8 @@ void write_health_detailed(json_writer& w, service& svc, bool store_ok, double s
         .field("servedForOthers", f.served_for_others.load())
         .field("rehomedCarts", carts.rehomed.load())
         .field("staleOwnerConflicts", static_cast<std::int64_t>(m.version_conflicts.Value()))
-        .field("membershipChanges", f.member_changes.load());
+        .field("membershipChanges", f.member_changes.load())
+        .field("leaving", cv->leaving());
     w.key("members").begin_array();
     w.begin_object().field("address", cv->local_node()).field("state", "up").field("self", true).end_object();
     for (const auto& mb : ms) {
@@ -269,7 +270,11 @@ void write_health_detailed(json_writer& w, service& svc, bool store_ok, double s
     w.end_object();
   }
   w.end_object();
-  w.key("http").begin_object().field("inFlight", svc.in_flight.load()).end_object();
+  w.key("http")
+      .begin_object()
+      .field("inFlight", svc.in_flight.load())
+      .field("draining", svc.draining.load())
+      .end_object();
   w.end_object();
   w.end_object();
 }

@@ -112,6 +112,7 @@ class DrainTest(unittest.TestCase):
         st, h, body, _ = Client(s.port).get("/health/ready")
         self.assertEqual(st, 503)
         self.assertEqual(body["reason"], "draining")
+        self.assertTrue(Client(s.port).get("/health/detailed")[2]["components"]["http"]["draining"])
         self.assertIn("retry-after", h)
         # Still serving, and asking clients to reconnect (to another node).
         added = 0

@@ -18,15 +18,10 @@ import shlex
 import subprocess
 import tempfile
 import unittest
-import sys
 from urllib.parse import urlparse
 
-try:
-    import yaml
-except ImportError:  # ctest's Python (a pyenv one, say) without PyYAML: Debian's has it
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
+import debian_yaml  # noqa: F401  (first: PyYAML, else Debian's Python)
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("CARTD_BIN", os.path.join(ROOT, "build", "cartd"))
