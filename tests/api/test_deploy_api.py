@@ -67,6 +67,15 @@ class LocalClusterTest(unittest.TestCase):
 
     def test_one_address_serves_carts_and_spreads_over_nodes(self):
         c = Client(self.lb)
+        # Ready means joined (one member answered); every node seeing all three may take a
+        # gossip round more.
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            views = [c.get("/health/detailed")[2]["components"]["cluster"]["membersUp"]
+                     for _ in range(6)]
+            if views == [3] * 6:
+                break
+            time.sleep(0.2)
         nodes = set()
         for _ in range(12):
             st, _, h, _ = c.get("/health/detailed")
