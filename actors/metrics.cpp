@@ -166,7 +166,18 @@ metrics::metrics()
                      .Name("cartd_cart_lifecycle_sweep_seconds")
                      .Help("Time one lifecycle sweep took"),
                  *registry_)
-              .Add({}, Histogram::BucketBoundaries{0.001, 0.01, 0.1, 0.5, 1, 5, 30, 120})) {
+              .Add({}, Histogram::BucketBoundaries{0.001, 0.01, 0.1, 0.5, 1, 5, 30, 120})),
+      http_connections(family(BuildGauge()
+                                  .Name("cartd_http_connections")
+                                  .Help("Client connections open on the HTTP port"),
+                              *registry_)
+                           .Add({})),
+      http_connections_refused(
+          family(BuildCounter()
+                     .Name("cartd_http_connections_refused_total")
+                     .Help("Connections answered 503 and closed: http.max_connections reached"),
+                 *registry_)
+              .Add({})) {
   http_requests_ = &BuildCounter()
                         .Name("cartd_http_requests_total")
                         .Help("HTTP requests by route, method and status")

@@ -93,6 +93,9 @@ class metrics {
   prometheus::Counter& carts_purged_total;
   prometheus::Counter& lifecycle_failures;
   prometheus::Histogram& lifecycle_sweep_seconds;
+  // HTTP connections (http/server.cpp).
+  prometheus::Gauge& http_connections;
+  prometheus::Counter& http_connections_refused;
 
  private:
   prometheus::Family<prometheus::Counter>* http_requests_;

@@ -95,6 +95,8 @@ std::vector<key_spec> specs(config& c) {
       {"http.cors_origins", kind::text, &c.http.cors_origins, 0, 0, check_origins},
       {"http.header_timeout", kind::duration, &c.http.header_timeout, 100, 600000, nullptr},
       {"http.body_timeout", kind::duration, &c.http.body_timeout, 100, 600000, nullptr},
+      {"http.max_connections", kind::integer, &c.http.max_connections, 1, 1000000, nullptr},
+      {"http.idle_timeout", kind::duration, &c.http.idle_timeout, 100, 3600000, nullptr},
       {"store.url", kind::text, &c.store.url, 0, 0, check_url},
       {"store.group_commit", kind::boolean, &c.store.group_commit, 0, 0, nullptr},
       {"store.batch_max", kind::integer, &c.store.batch_max, 1, 10000, nullptr},

@@ -30,6 +30,11 @@ struct config {
     /// first byte, its body within body_timeout; else 408 and the connection is closed.
     millis header_timeout{10000};
     millis body_timeout{30000};
+    /// Open client connections at most; beyond it a new connection's first request is answered
+    /// 503 and the connection closed. Capped below the process's file-descriptor limit.
+    int max_connections = 10000;
+    /// A keep-alive connection with no request in flight is closed after this long.
+    millis idle_timeout{75000};
   } http;
   struct store_section {
     std::string url = "sqlite://./data/cartd.db";

@@ -39,6 +39,8 @@ enum class error_code {
   invalid_signature,
   upstream_timeout,
   currency_mismatch,
+  bad_request,        ///< not an HTTP request we can read
+  headers_too_large,  ///< request line and headers over the limit
 };
 
 struct field_error {

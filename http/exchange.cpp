@@ -2,7 +2,9 @@
 
 #include <caf/all.hpp>
 #include <pistache/http.h>
+#include <pistache/peer.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <random>
@@ -243,10 +245,27 @@ void exchange::write(http_response r) {
   if (svc.cfg.http.access_log) access_log(req, r.status, took.count() * 1000);
   if (admin_route && is_write(req.method)) audit_log(*this, r);
   auto code = static_cast<Pistache::Http::Code>(r.status);
-  if (r.content_type.empty()) {
-    w.send(code, r.body);  // 204: no body, no Content-Type
-  } else {
-    w.send(code, r.body, Pistache::Http::Mime::MediaType::fromString(r.content_type));
+  std::weak_ptr<Pistache::Tcp::Peer> closing;
+  if (req.close_connection) {
+    try {
+      closing = w.peer();
+    } catch (const std::exception&) {  // the client is gone already
+    }
+  }
+  auto sent = r.content_type.empty()
+                  ? w.send(code, r.body)  // 204: no body, no Content-Type
+                  : w.send(code, r.body,
+                           Pistache::Http::Mime::MediaType::fromString(r.content_type));
+  if (req.close_connection) {
+    // Pistache writes "Connection: Close" but keeps the socket open: end it once the answer is
+    // written (FIN after the data; the client's close or the idle timeout then frees it). The
+    // write completes on the connection's own transport thread, as its close does, so the
+    // descriptor is still this connection's here.
+    sent.then(
+        [closing](ssize_t) {
+          if (auto peer = closing.lock()) ::shutdown(peer->fd(), SHUT_WR);
+        },
+        Pistache::Async::IgnoreException);
   }
 }
 

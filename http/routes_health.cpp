@@ -274,6 +274,9 @@ void write_health_detailed(json_writer& w, service& svc, bool store_ok, double s
       .begin_object()
       .field("inFlight", svc.in_flight.load())
       .field("draining", svc.draining.load())
+      .field("connections", svc.connections.load())
+      .field("maxConnections", svc.max_connections)
+      .field("connectionsRefused", svc.connections_refused.load())
       .end_object();
   w.end_object();
   w.end_object();

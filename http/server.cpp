@@ -3,7 +3,10 @@
 #include <netinet/in.h>
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/peer.h>
 
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -23,8 +26,12 @@ namespace {
 
 using namespace Pistache;
 
-/// Bodies above this are cut off by Pistache itself before we see them (see README).
+/// The most of one request (line, headers, body) a connection buffers; a body that runs past
+/// it without a Content-Length over http.max_body (chunked) is answered 413 and the
+/// connection closed.
 constexpr std::size_t k_transport_max = 1024 * 1024;
+/// The request line and headers together, at most (Node.js and nginx use 8–16 KiB).
+constexpr std::size_t k_max_header_bytes = 16 * 1024;
 
 std::string header_value(const Http::Request& r, const std::string& name) {
   if (auto raw = r.headers().tryGetRaw(name)) return raw->value();
@@ -53,12 +60,56 @@ bool is_json_type(std::string ct) {
          base.compare(base.size() - 5, 5, "+json") == 0;
 }
 
+/// A declared body over the limit, seen before Pistache reads (or reserves) any of it.
+struct body_too_large {
+  std::uint64_t declared;  ///< Content-Length
+  std::uint64_t buffered;  ///< bytes after the headers already read
+};
+
+/// Pistache's body step behind a check of the declared length: Pistache reserves the whole
+/// Content-Length up front, so a header saying 4 GB would otherwise cost 4 GB.
+class guarded_body final : public Http::Private::BodyStep {
+ public:
+  guarded_body(Http::Message* m, std::uint64_t limit) : BodyStep(m), msg_(m), limit_(limit) {}
+  Http::Private::State apply(StreamCursor& cursor) override {
+    auto cl = msg_->headers().tryGet<Http::Header::ContentLength>();
+    if (cl && cl->value() > limit_) throw body_too_large{cl->value(), cursor.remaining()};
+    return BodyStep::apply(cursor);
+  }
+
+ private:
+  Http::Message* msg_;
+  std::uint64_t limit_;
+};
+
+/// Pistache's request parser with the guarded body step. Pistache's reset() leaves the body
+/// step's counters as they were, which is right only after a complete request: after one
+/// refused half-way, fresh() gives it a new body step.
+class request_parser final : public Http::RequestParser {
+ public:
+  request_parser(std::size_t max_request, std::uint64_t max_body)
+      : Http::RequestParser(max_request), max_body_(max_body) {
+    renew_body_step();
+  }
+  void renew_body_step() { allSteps[2] = std::make_unique<guarded_body>(&request, max_body_); }
+
+ private:
+  std::uint64_t max_body_;
+};
+
+/// Resets a parser after a request it could not finish.
+void fresh(Http::RequestParser& p) {
+  p.reset();
+  static_cast<request_parser&>(p).renew_body_step();
+}
+
 class handler final : public Http::Handler {
  public:
   HTTP_PROTOTYPE(handler)
   explicit handler(service* svc) : svc_(svc) {}
 
-  void onRequest(const Http::Request& r, Http::ResponseWriter w) override {
+  /// What cartd reads of a request (its body too, as far as it has arrived).
+  static http_request read_request(const Http::Request& r) {
     http_request req;
     req.start = std::chrono::steady_clock::now();
     req.method = Http::methodString(r.method());
@@ -86,7 +137,11 @@ class handler final : public Http::Handler {
     bool http10 = r.version() == Http::Version::Http10;
     req.close_connection = conn == "close" || (http10 && conn != "keep-alive");
     req.body = r.body();
+    return req;
+  }
 
+  void onRequest(const Http::Request& r, Http::ResponseWriter w) override {
+    http_request req = read_request(r);
     auto box = std::make_shared<exchange::writer_box>(exchange::writer_box{std::move(w)});
     auto preflight_method = header_value(r, "Access-Control-Request-Method");
     if (req.method == "OPTIONS" && !req.origin.empty() && !preflight_method.empty())
@@ -123,7 +178,181 @@ class handler final : public Http::Handler {
     m.found->handler(ex);
   }
 
+  /// A connection opens. Pistache's own handler only gives it a request parser; we also count
+  /// it, and mark it refused when http.max_connections are open already (its first request
+  /// is then answered 503 and the connection closed: the client reads why, not a reset).
+  void onConnection(const std::shared_ptr<Tcp::Peer>& peer) override {
+    std::shared_ptr<Http::RequestParser> parser = std::make_shared<request_parser>(
+        getMaxRequestSize(), static_cast<std::uint64_t>(svc_->cfg.http.max_body));
+    peer->putData(ParserData, std::move(parser));
+    auto st = std::make_shared<conn_state>(svc_);
+    if (st->open > svc_->max_connections) {
+      st->refused = true;
+      ++svc_->connections_refused;
+      svc_->stats.http_connections_refused.Increment();
+    }
+    peer->putData(k_conn_data, std::move(st));
+  }
+
+  /// Bytes arrive on a connection. Pistache's own handler (private in Http::Handler, so it is
+  /// redone here with the same parser steps) answers oversized and malformed requests in
+  /// plain text; this one answers them as problem+json through the exchange like any other
+  /// answer: request line and headers over k_max_header_bytes 431, a declared body over
+  /// http.max_body 413 as soon as its headers are read (the body is then read and dropped, the
+  /// connection kept), a body past the transport limit 413, unreadable HTTP 400; the
+  /// connection closes after an answer to a request it could not read to its end.
+  void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
+    auto st = std::static_pointer_cast<conn_state>(peer->getData(k_conn_data));
+    if (st->closing) return;  // answered and closing: whatever else arrives is dropped
+    if (st->discard > 0) {
+      auto n = static_cast<size_t>(std::min<std::uint64_t>(st->discard, len));
+      st->discard -= n;
+      buffer += n;
+      len -= n;
+      if (len == 0) return;
+    }
+    auto parser = getParser(peer);
+    auto& request = parser->request;
+    if (st->refused) {
+      return reject(peer, http_request{}, make_error(error_code::unavailable,
+                                                     "too many open connections; retry"));
+    }
+    st->fed += len;
+    bool dispatching = false;  // past parsing: an exception now is ours, not the client's
+    try {
+      if (!parser->feed(buffer, len)) {
+        bool in_head = in_headers(*parser);
+        auto req = partial_request(*parser, in_head);
+        fresh(*parser);
+        if (in_head) return reject(peer, std::move(req), headers_too_large());
+        return reject(peer, std::move(req), too_large());
+      }
+      auto state = parser->parse();
+      if (state == Http::Private::State::Done) {
+        if (st->fed - std::min(st->fed, request.body().size()) > k_max_header_bytes) {
+          auto req = partial_request(*parser, false);
+          fresh(*parser);
+          return reject(peer, std::move(req), headers_too_large());
+        }
+        st->fed = 0;
+        Http::ResponseWriter response(request.version(), transport(), this, peer);
+        request.copyAddress(peer->address());
+        peer->setIdle(false);
+        dispatching = true;
+        onRequest(request, std::move(response));
+        parser->reset();  // a finished request leaves Pistache's steps clean
+        return;
+      }
+      if (in_headers(*parser)) {
+        if (st->fed > k_max_header_bytes) {
+          auto req = partial_request(*parser, true);
+          fresh(*parser);
+          return reject(peer, std::move(req), headers_too_large());
+        }
+        return;
+      }
+    } catch (const body_too_large& big) {
+      // The headers are in and announce a body over http.max_body: answer now, keep-alive.
+      // The rest of the announced body is read and dropped as it comes, then the connection
+      // serves the next request (a client may close it instead).
+      request.copyAddress(peer->address());
+      auto req = read_request(request);
+      req.body.clear();
+      fresh(*parser);
+      st->discard = big.declared - std::min(big.declared, big.buffered);
+      return reject(peer, std::move(req), too_large(), true);
+    } catch (const Http::HttpError& err) {
+      auto req = partial_request(*parser, in_headers(*parser));
+      fresh(*parser);
+      reject(peer, std::move(req),
+             make_error(error_code::bad_request, "not a well-formed HTTP/1.1 request"));
+    } catch (const std::exception&) {  // Pistache's parser throws these too ("Invalid chunk size")
+      auto req = dispatching ? http_request{} : partial_request(*parser, in_headers(*parser));
+      fresh(*parser);
+      reject(peer, std::move(req),
+             dispatching ? make_error(error_code::internal, "could not answer the request")
+                         : make_error(error_code::bad_request, "not a well-formed HTTP/1.1 request"));
+    }
+  }
+
  private:
+  /// What one connection carries between reads (Pistache peer data).
+  struct conn_state {
+    explicit conn_state(service* s) : svc(s), open(++s->connections) {
+      svc->stats.http_connections.Increment();
+    }
+    ~conn_state() {
+      --svc->connections;
+      svc->stats.http_connections.Decrement();
+    }
+    conn_state(const conn_state&) = delete;
+    conn_state& operator=(const conn_state&) = delete;
+    service* svc;
+    int open;              ///< connections open when this one came, itself included
+    bool refused = false;  ///< over http.max_connections: its first request gets 503
+    bool closing = false;  ///< answered a request it could not read: drop the rest
+    std::uint64_t discard = 0;    ///< body bytes of a refused request still to drop
+    std::size_t fed = 0;          ///< bytes of the current request read so far
+  };
+  static constexpr const char* k_conn_data = "cartd.conn";
+
+  static bool in_headers(Http::RequestParser& p) {
+    auto id = p.step()->id();
+    return id == Http::Private::RequestLineStep::Id || id == Http::Private::HeadersStep::Id;
+  }
+
+  domain_error headers_too_large() const {
+    return make_error(error_code::headers_too_large,
+                      "the request line and headers are limited to " +
+                          std::to_string(k_max_header_bytes) + " bytes");
+  }
+  domain_error too_large() const {
+    return make_error(error_code::payload_too_large,
+                      "request bodies are limited to " +
+                          std::to_string(svc_->cfg.http.max_body) + " bytes");
+  }
+
+  /// As much of the request as was read before it had to be refused: the request line once
+  /// it is past, the headers once they are complete.
+  static http_request partial_request(Http::RequestParser& p, bool in_head) {
+    if (!in_head) {
+      auto req = read_request(p.request);
+      req.body.clear();
+      return req;
+    }
+    http_request req;
+    req.start = std::chrono::steady_clock::now();
+    if (p.step()->id() != Http::Private::RequestLineStep::Id) {
+      req.method = Http::methodString(p.request.method());
+      req.path = p.request.resource().substr(0, 256);  // it may be what was too long
+    }
+    return req;
+  }
+
+  /// Answers a request the transport refused, through the exchange (metrics, access log,
+  /// request id, security headers); closes the connection unless `keep` is set.
+  void reject(const std::shared_ptr<Tcp::Peer>& peer, http_request req, const domain_error& e,
+              bool keep = false) {
+    auto st = std::static_pointer_cast<conn_state>(peer->getData(k_conn_data));
+    if (req.request_id.empty()) req.request_id = new_uuid_v7(now_ms());
+    if (req.trace_id.empty()) trace_request(req, {});
+    if (req.start == std::chrono::steady_clock::time_point{})
+      req.start = std::chrono::steady_clock::now();
+    if (req.client.empty()) req.client = peer->address().host();
+    req.route = "transport";
+    if (req.path.size() > 256) req.path.resize(256);  // it may be what was too long
+    if (!keep) {
+      req.close_connection = true;
+      st->closing = true;
+    }
+    st->fed = 0;
+    Http::ResponseWriter response(Http::Version::Http11, transport(), this, peer);
+    peer->setIdle(false);
+    auto box = std::make_shared<exchange::writer_box>(exchange::writer_box{std::move(response)});
+    auto ex = std::make_shared<exchange>(*svc_, std::move(req), std::move(box));
+    ex->fail(e);
+  }
+
   /// A browser asks whether a cross-origin request may be sent (CORS preflight): yes, with
   /// the headers a storefront needs, when its origin is in http.cors_origins and the route
   /// takes that method; else 403 and no CORS header (the browser then refuses to send it).
@@ -163,6 +392,33 @@ void add_connection_header(Http::ResponseWriter& w, const http_request& req) {
                                                 : Http::ConnectionControl::KeepAlive);
 }
 
+namespace {
+
+/// File descriptors kept for everything that is not a client connection: store and Redis
+/// connections, the cluster port, logs, SQLite's files.
+constexpr rlim_t k_fd_reserve = 256;
+
+/// http.max_connections, after raising the soft file-descriptor limit to the hard one; capped
+/// so that a full house of connections cannot exhaust descriptors (accept would then fail
+/// and the rest of the process with it).
+int connection_limit(int wanted) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return wanted;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  if (lim.rlim_cur == RLIM_INFINITY) return wanted;
+  rlim_t room = lim.rlim_cur > k_fd_reserve * 2 ? lim.rlim_cur - k_fd_reserve : lim.rlim_cur / 2;
+  if (static_cast<rlim_t>(wanted) <= room) return wanted;
+  spdlog::warn(R"({{"msg":"http.max_connections capped by the file-descriptor limit","wanted":{},"limit":{}}})",
+               wanted, static_cast<std::uint64_t>(room));
+  return static_cast<int>(room);
+}
+
+}  // namespace
+
 struct http_server::impl {
   service& svc;
   std::unique_ptr<Http::Endpoint> endpoint;
@@ -175,6 +431,7 @@ http_server::~http_server() { stop(); }
 
 int http_server::start() {
   const auto& cfg = impl_->svc.cfg.http;
+  impl_->svc.max_connections = connection_limit(cfg.max_connections);
   Address addr(cfg.address, Port(static_cast<std::uint16_t>(cfg.port)));
   impl_->endpoint = std::make_unique<Http::Endpoint>(addr);
   auto opts = Http::Endpoint::options()
@@ -183,6 +440,7 @@ int http_server::start() {
                   .maxRequestSize(k_transport_max)
                   .headerTimeout(cfg.header_timeout)
                   .bodyTimeout(cfg.body_timeout)
+                  .keepaliveTimeout(cfg.idle_timeout)
                   .maxResponseSize(8 * 1024 * 1024);
   impl_->endpoint->init(opts);
   impl_->endpoint->setHandler(Http::make_handler<handler>(&impl_->svc));

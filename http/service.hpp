@@ -57,6 +57,11 @@ struct service {
   /// Set on SIGTERM when http.drain_period > 0: ready answers 503 and every response closes
   /// its connection, so balancers move away while the node still serves.
   std::atomic<bool> draining{false};
+  /// Client connections open now, the most allowed (http.max_connections, capped below the
+  /// file-descriptor limit) and how many were refused for it.
+  std::atomic<int> connections{0};
+  int max_connections = 0;
+  std::atomic<std::int64_t> connections_refused{0};
 };
 
 }  // namespace cartd
