@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -66,6 +68,110 @@ simdjson::dom::parser& thread_parser() {
   return parser;
 }
 thread_local int live_readers = 0;  // parsing readers alive on this thread
+
+/// Objects and arrays nest at most this deep in a body (simdjson alone stops at 1024).
+constexpr int k_max_depth = 32;
+
+struct body_problem {
+  std::string field;
+  std::string message;
+};
+
+/// What simdjson accepts and cartd still refuses, anywhere in the document: an object that
+/// repeats a key (two readers of one body could act on different values), a string or key
+/// holding U+0000 (PostgreSQL's text cannot store it; C strings end at it) and nesting deeper
+/// than k_max_depth. `field` names the top-level field it was found under.
+std::optional<body_problem> inspect(simdjson::dom::element el, int depth, std::string_view top) {
+  using simdjson::dom::element_type;
+  auto name = [&](std::string_view key) { return std::string(top.empty() ? key : top); };
+  switch (el.type()) {
+    case element_type::STRING: {
+      std::string_view sv;
+      if (!el.get_string().get(sv) && sv.find('\0') != std::string_view::npos)
+        return body_problem{std::string(top), "must not contain U+0000"};
+      return std::nullopt;
+    }
+    case element_type::ARRAY: {
+      if (depth >= k_max_depth)
+        return body_problem{std::string(top), "nests deeper than " + std::to_string(k_max_depth) + " levels"};
+      simdjson::dom::array arr;
+      if (el.get_array().get(arr)) return std::nullopt;
+      for (auto item : arr)
+        if (auto p = inspect(item, depth + 1, top)) return p;
+      return std::nullopt;
+    }
+    case element_type::OBJECT: {
+      if (depth >= k_max_depth)
+        return body_problem{std::string(top), "nests deeper than " + std::to_string(k_max_depth) + " levels"};
+      simdjson::dom::object obj;
+      if (el.get_object().get(obj)) return std::nullopt;
+      std::vector<std::string_view> keys;
+      keys.reserve(obj.size());
+      for (auto field : obj) {
+        if (field.key.find('\0') != std::string_view::npos)
+          return body_problem{name(field.key), "names must not contain U+0000"};
+        if (auto p = inspect(field.value, depth + 1, top.empty() ? field.key : top)) return p;
+        keys.push_back(field.key);
+      }
+      std::sort(keys.begin(), keys.end());
+      auto dup = std::adjacent_find(keys.begin(), keys.end());
+      if (dup != keys.end())
+        return body_problem{top.empty() ? std::string(*dup) : std::string(top),
+                            "repeats the name \"" + std::string(*dup) + "\""};
+      return std::nullopt;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+/// simdjson refuses numbers it cannot hold (beyond a double, an integer beyond 64 bits) with
+/// the same errors as malformed ones. True when every number in `body` is well-formed JSON:
+/// the refusal is then one of range (validation_failed), not of syntax (invalid_json).
+bool numbers_well_formed(std::string_view body) {
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    if (c != '-' && (c < '0' || c > '9')) continue;
+    // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+    std::size_t j = i;
+    if (body[j] == '-') ++j;
+    auto digits = [&] {
+      std::size_t from = j;
+      while (j < body.size() && body[j] >= '0' && body[j] <= '9') ++j;
+      return j - from;
+    };
+    if (j >= body.size()) return false;
+    if (body[j] == '0') {
+      ++j;
+    } else if (digits() == 0) {
+      return false;
+    }
+    if (j < body.size() && body[j] == '.') {
+      ++j;
+      if (digits() == 0) return false;
+    }
+    if (j < body.size() && (body[j] == 'e' || body[j] == 'E')) {
+      ++j;
+      if (j < body.size() && (body[j] == '+' || body[j] == '-')) ++j;
+      if (digits() == 0) return false;
+    }
+    if (j < body.size() && ((body[j] >= '0' && body[j] <= '9') || body[j] == '.' ||
+                            body[j] == 'e' || body[j] == 'E' || body[j] == '-' || body[j] == '+'))
+      return false;  // 01, 1.2.3, 1e5e5
+    i = j - 1;
+  }
+  return true;
+}
 }  // namespace
 
 body_reader::body_reader() : impl_(std::make_unique<impl>()) {}
@@ -82,6 +188,12 @@ body_reader::body_reader(std::string_view body, bool empty_is_object)
   if (live_readers++ > 0) impl_->own = std::make_unique<simdjson::dom::parser>();
   auto& parser = impl_->own ? *impl_->own : thread_parser();
   auto err = parser.parse(body.data(), body.size()).get(root);
+  if ((err == simdjson::NUMBER_ERROR) && numbers_well_formed(body)) {
+    error_ = make_error(error_code::validation_failed,
+                        "a number is out of range (beyond a double, or an integer beyond 64 bits)");
+    error_->errors.push_back({"", "number out of range"});
+    return;
+  }
   if (err) {
     error_ = make_error(error_code::invalid_json,
                         std::string("the body is not valid UTF-8 JSON: ") +
@@ -91,6 +203,11 @@ body_reader::body_reader(std::string_view body, bool empty_is_object)
   if (root.get_object().get(impl_->obj)) {
     error_ = make_error(error_code::validation_failed, "the body must be a JSON object");
     error_->errors.push_back({"", "expected an object"});
+    return;
+  }
+  if (auto p = inspect(root, 0, {})) {
+    error_ = make_error(error_code::validation_failed, p->field.empty() ? p->message : p->field + " " + p->message);
+    error_->errors.push_back({p->field, p->message});
   }
 }
 

@@ -2,6 +2,7 @@
 import os
 import sys
 import unittest
+import json
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -102,6 +103,56 @@ class BodyErrorsTest(ErrorTestBase):
             with self.subTest(route=method + " " + path):
                 self.assertProblem(self.c.request(method, path, raw=b'{"a":"\xff"}', headers=headers),
                                    400, "invalid_json", "%s %s with invalid UTF-8" % (method, path))
+
+    def test_repeated_names_nul_deep_nesting_and_huge_numbers_on_every_route(self):
+        # Issue 13: well-formed JSON cartd still refuses, anywhere in the body, and numbers no
+        # reader can hold: validation_failed naming the field it was found under.
+        cases = ((b'{"zz":1,"zz":2}', "zz"), (b'{"zz":{"k":1,"k":2}}', "zz"),
+                 (b'{"zz":"a\\u0000b"}', "zz"), (b'{"zz":[{"\\u0000":1}]}', "zz"),
+                 (b'{"zz":' + b"[" * 40 + b"]" * 40 + b"}", "zz"),
+                 (b'{"zz":1e400}', ""), (b'{"zz":-123456789012345678901234567890}', ""))
+        for method, path, headers in self.json_routes():
+            for raw, field in cases:
+                with self.subTest(route=method + " " + path, body=raw[:40]):
+                    body = self.assertProblem(self.c.request(method, path, raw=raw, headers=headers),
+                                              400, "validation_failed", "%s %s" % (method, path))
+                    self.assertIn(field, [e["field"] for e in body["errors"]], body)
+
+    def test_a_repeated_quantity_changes_nothing(self):
+        p = harness.put_product(self.c)
+        v = p["variants"][0]["id"]
+        raw = ('{"productId":"%s","variantId":"%s","quantity":1,"quantity":9}' % (p["id"], v)).encode()
+        self.assertProblem(self.c.post("/cart/%s/items" % self.cid, raw=raw, headers=self.u),
+                           400, "validation_failed")
+        self.assertEqual(self.get_cart(self.cid, self.u)["items"], [])
+
+    def test_unicode_edge_cases_round_trip_byte_for_byte(self):
+        # Names and metadata keep what was sent: accents, emoji and ZWJ sequences, combining
+        # marks, right-to-left override, noncharacters, the last code point, escaped or raw.
+        text = "\u00e9e\u0301 \U0001F469\u200d\U0001F4BB \u202eevil \ufeff\uffff \U0010FFFF \u0007"
+        p = harness.put_product(self.c, name=text)
+        self.assertEqual(p["name"], text)
+        st, _, got, _ = self.c.get("/products/" + p["id"])
+        self.assertEqual(got["name"], text)
+        meta = {text: text, "ascii": "\\u escapes \"quoted\""}
+        for raw in (json.dumps({"metadata": meta}).encode(),
+                    json.dumps({"metadata": meta}, ensure_ascii=False).encode()):
+            st, _, cart, _ = self.c.patch("/cart/" + self.cid, raw=raw, headers=self.u)
+            self.assertEqual(st, 200, cart)
+            self.assertEqual(cart["metadata"], meta)
+            self.assertEqual(self.get_cart(self.cid, self.u)["metadata"], meta)
+
+    def test_a_huge_array_is_refused_and_changes_nothing(self):
+        # 10 000 source carts to merge, within 64 KiB.
+        raw = json.dumps({"sourceCartId": self.cid, "extra": list(range(10000))}).encode()
+        self.assertLess(len(raw), 64 * 1024)
+        resp = self.c.post("/cart/%s/merge" % self.cid, raw=raw, headers=self.u)
+        self.assertGreaterEqual(resp[0], 400)
+        self.assertLess(resp[0], 500)
+        raw = json.dumps({"metadata": {"a": list(range(10000))}}).encode()
+        self.assertProblem(self.c.patch("/cart/" + self.cid, raw=raw, headers=self.u), 400,
+                           "validation_failed")
+        self.assertIsNone(self.get_cart(self.cid, self.u)["metadata"])
 
     def test_other_malformed_json(self):
         for raw in (b'{"a":1,}', b"{'a':1}", b'{"a":1} x', b'{"a":tru}', b'{"a":"\xc3\x28"}', b"\xef\xbb"):

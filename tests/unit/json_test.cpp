@@ -26,6 +26,49 @@ TEST(json, reader_classifies_bad_bodies) {
   EXPECT_FALSE(body_reader("", true).error().has_value());
 }
 
+// Issue 13: what simdjson accepts and cartd refuses, and out-of-range numbers told apart from
+// malformed ones.
+TEST(json, reader_refuses_repeated_names_nul_and_deep_nesting_anywhere) {
+  auto code_of = [](std::string_view body) {
+    body_reader r(body);
+    return r.error() ? r.error()->code : error_code::internal;
+  };
+  auto field_of = [](std::string_view body) {
+    body_reader r(body);
+    return r.error() && !r.error()->errors.empty() ? r.error()->errors[0].field : "?";
+  };
+  EXPECT_EQ(code_of(R"({"currency":"USD","currency":"EUR"})"), error_code::validation_failed);
+  EXPECT_EQ(field_of(R"({"currency":"USD","currency":"EUR"})"), "currency");
+  EXPECT_EQ(code_of(R"({"metadata":{"a":1,"b":[{"x":1,"x":2}]}})"), error_code::validation_failed);
+  EXPECT_EQ(field_of(R"({"metadata":{"a":1,"b":[{"x":1,"x":2}]}})"), "metadata");
+  EXPECT_EQ(code_of(R"({"name":"a\u0000b"})"), error_code::validation_failed);
+  EXPECT_EQ(field_of(R"({"name":"a\u0000b"})"), "name");
+  EXPECT_EQ(code_of(R"({"metadata":{"k\u0000":1}})"), error_code::validation_failed);
+  std::string deep = R"({"metadata":)" + std::string(40, '[') + std::string(40, ']') + "}";
+  EXPECT_EQ(code_of(deep), error_code::validation_failed);
+  std::string ok_depth = R"({"metadata":{"a":)" + std::string(30, '[') + std::string(30, ']') + "}}";
+  EXPECT_FALSE(body_reader(ok_depth).error().has_value());
+  std::string very_deep = R"({"m":)" + std::string(5000, '[') + std::string(5000, ']') + "}";
+  EXPECT_EQ(code_of(very_deep), error_code::invalid_json);
+  // Well-formed but unreadable numbers are a range problem; malformed ones are not JSON.
+  EXPECT_EQ(code_of(R"({"quantity":1e400})"), error_code::validation_failed);
+  EXPECT_EQ(code_of(R"({"quantity":-99999999999999999999999})"), error_code::validation_failed);
+  EXPECT_EQ(code_of(R"({"quantity":01})"), error_code::invalid_json);
+  EXPECT_EQ(code_of(R"({"quantity":1.})"), error_code::invalid_json);
+  EXPECT_EQ(code_of(R"({"quantity":--1})"), error_code::invalid_json);
+  EXPECT_EQ(code_of(R"({"s":"1e400 in a string","quantity":1e400})"), error_code::validation_failed);
+  // Unicode that is valid is kept byte for byte; the invalid kinds are not JSON.
+  body_reader uni(R"({"name":"\u00e9\ud83d\ude00 \u200d\u202e \uffff \udbff\udfff"})");
+  ASSERT_FALSE(uni.error().has_value());
+  EXPECT_EQ(*uni.string("name", true, 1, 100),
+            "\xc3\xa9\xf0\x9f\x98\x80 \xe2\x80\x8d\xe2\x80\xae \xef\xbf\xbf \xf4\x8f\xbf\xbf");
+  EXPECT_EQ(code_of("{\"name\":\"\xc0\x80\"}"), error_code::invalid_json);          // overlong NUL
+  EXPECT_EQ(code_of("{\"name\":\"\xed\xa0\x80\"}"), error_code::invalid_json);      // UTF-8 surrogate
+  EXPECT_EQ(code_of("{\"name\":\"\xf4\x90\x80\x80\"}"), error_code::invalid_json);  // > U+10FFFF
+  EXPECT_EQ(code_of(R"({"name":"\ud800"})"), error_code::invalid_json);  // lone surrogate escape
+  EXPECT_EQ(code_of(std::string("{\"name\":\"a\0b\"}", 14)), error_code::invalid_json);  // raw NUL
+}
+
 TEST(json, reader_collects_every_field_error) {
   body_reader r(R"({"quantity": 1.5, "name": 3, "ok": "yes", "n": null})");
   ASSERT_FALSE(r.error());
