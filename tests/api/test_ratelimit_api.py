@@ -1,5 +1,7 @@
 """Rate limiting per principal: local buckets, one bucket shared by nodes through Redis, and
 Redis going away and coming back (a private Redis, stopped for real)."""
+import http.client
+import json
 import time
 import unittest
 
@@ -38,6 +40,41 @@ class LocalLimitTest(unittest.TestCase):
             self.assertEqual(c.get("/health/ready")[0], 200)  # probes are never limited
             _, _, d, _ = c.get("/health/detailed")
             self.assertEqual(d["components"]["redis"]["rateLimiter"], "local")
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
+def anonymous_post(port, path, body, source="127.0.0.1"):
+    """POST without credentials from `source` (another loopback address is another client)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
+    try:
+        data = json.dumps(body).encode()
+        conn.request("POST", "/api/v1" + path, body=data,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+class AnonymousLimitTest(unittest.TestCase):
+    def test_sessions_and_quotes_are_limited_per_client_address(self):
+        # They need no credentials: the client address is the principal.
+        server = Server(CARTD_RATE_LIMIT_ENABLED="true", CARTD_RATE_LIMIT_RPS=1, CARTD_RATE_LIMIT_BURST=3)
+        try:
+            quote = {"currency": "USD", "items": [{"productId": "p-none", "variantId": "v", "quantity": 1}]}
+            for path, body in (("/session", {}), ("/pricing/calculate", quote)):
+                with self.subTest(path=path):
+                    codes = []
+                    for _ in range(8):
+                        codes.append(anonymous_post(server.port, path, body)[0])
+                        if codes[-1] == 429:
+                            break
+                    self.assertEqual(codes[-1], 429, codes)
+                    self.assertNotIn(429, codes[:-1])
+                    # Another address has its own bucket.
+                    self.assertNotEqual(anonymous_post(server.port, path, body, "127.0.0.2")[0], 429)
+                    time.sleep(3.5)  # refill for the next route
         finally:
             self.assertEqual(server.stop(), 0)
 
