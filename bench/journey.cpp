@@ -8,6 +8,7 @@
 //   GET  /api/v1/cart/{id}/totals                 -> 200  totals
 //   POST /api/v1/checkout/session                 -> 201  checkout_session
 //   POST /api/v1/checkout/process (tok_visa)      -> 201  checkout_process (a completed order)
+// --rate R begins R journeys per second in all (open loop: the soak runs at a fixed load).
 // A step that is not 2xx is counted (and its first bodies printed) and the shopper starts a new
 // journey. --noop instead hammers GET /api/v1/health on the same number of connections.
 //
@@ -51,6 +52,7 @@ struct Options {
   int conns = 64;
   double seconds = 10;
   double warmup = 0;
+  double rate = 0;  ///< journeys started per second across all shoppers; 0: as fast as answered
   bool noop = false;
   std::string token_file;
   std::vector<std::string> products;
@@ -73,6 +75,8 @@ struct Conn {
   std::string in;   // response bytes read so far
   Clock::time_point sent;
   bool busy = false;
+  bool parked = false;  // --rate: waiting for its turn to begin a journey
+  Clock::time_point wake_at;
 };
 
 Options opt;
@@ -80,6 +84,7 @@ Stats stats[kSteps + 1];
 long journeys_done = 0, orders_done = 0, transport_errors = 0;
 int epfd = -1;
 Clock::time_point measure_from, deadline;
+Clock::time_point next_slot;  // --rate: when the next journey may begin
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "journey: %s: %s\n", what, std::strerror(errno));
@@ -213,6 +218,19 @@ void reconnect(Conn& c) {
 
 void start_request(Conn& c) {
   if (Clock::now() >= deadline) { c.busy = false; return; }
+  if (opt.rate > 0 && !opt.noop && c.step == kCreate && !c.parked) {
+    // Open loop: journeys begin on a fixed schedule, whatever the answers take.
+    Clock::time_point now = Clock::now();
+    Clock::time_point slot = std::max(next_slot, now);
+    next_slot = slot + std::chrono::microseconds(static_cast<long>(1e6 / opt.rate));
+    if (slot > now) {
+      c.parked = true;
+      c.wake_at = slot;
+      c.busy = false;
+      return;
+    }
+  }
+  c.parked = false;
   c.out = build_request(c);
   c.out_off = 0;
   c.in.clear();
@@ -335,7 +353,7 @@ double percentile_ms(std::vector<uint32_t>& v, double p) {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: journey [--noop] --port P [--conns 64] [--seconds 10] [--warmup 0]\n"
+               "usage: journey [--noop] --port P [--conns 64] [--seconds 10] [--warmup 0] [--rate R]\n"
                "               --token-file FILE (one JWT per line) --products p1,p2,p3 [--variant v1]\n");
   std::exit(2);
 }
@@ -351,6 +369,7 @@ int main(int argc, char** argv) {
     else if (a == "--conns") opt.conns = std::atoi(next());
     else if (a == "--seconds") opt.seconds = parse_seconds(next());
     else if (a == "--warmup") opt.warmup = parse_seconds(next());
+    else if (a == "--rate") opt.rate = std::atof(next());
     else if (a == "--token-file") opt.token_file = next();
     else if (a == "--products") opt.products = split(next(), ',');
     else if (a == "--variant") opt.variant = next();
@@ -382,8 +401,13 @@ int main(int argc, char** argv) {
 
   std::vector<epoll_event> events(256);
   while (Clock::now() < deadline) {
-    int n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()), 5);
+    int n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()), opt.rate > 0 ? 1 : 5);
     if (n < 0) { if (errno == EINTR) continue; die("epoll_wait"); }
+    if (opt.rate > 0) {
+      Clock::time_point now = Clock::now();
+      for (Conn& c : conns)
+        if (c.parked && c.wake_at <= now) start_request(c);
+    }
     for (int i = 0; i < n; ++i) {
       Conn& c = *static_cast<Conn*>(events[static_cast<size_t>(i)].data.ptr);
       if (c.fd < 0) continue;

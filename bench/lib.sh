@@ -64,3 +64,21 @@ bench_table() {
   printf '%-24s %10s %9s %9s %8s\n' scenario req/s p50_ms p99_ms non2xx
   for r in "$@"; do printf '%-24s %10s %9s %9s %8s\n' $r; done
 }
+
+# journey_data: 3 products with huge stock, and $CONNS user tokens in $TOKENS.
+journey_data() {
+  local admin; admin=$(CARTD_AUTH_JWT_SECRET=bench-secret-0123456789 "$BIN" token --sub bench-admin --role admin)
+  local p price=(0 1999 2499 999)
+  for p in 1 2 3; do
+    curl -sf -X PUT "$URL/api/v1/admin/products/journey-p$p" -H "Authorization: Bearer $admin" \
+      -H 'Content-Type: application/json' \
+      -d "{\"name\":\"Product $p\",\"currency\":\"USD\",\"active\":true,\"variants\":[{\"id\":\"v1\",\"sku\":\"J$p\",\"price\":${price[$p]},\"stock\":100000000}]}" \
+      >/dev/null || { echo "could not create product journey-p$p"; return 1; }
+  done
+  TOKENS="$BENCH_TMP/tokens-$PORT.txt"
+  : > "$TOKENS"
+  local i
+  for i in $(seq 1 "$CONNS"); do
+    CARTD_AUTH_JWT_SECRET=bench-secret-0123456789 "$BIN" token --sub "shopper-$i" --ttl 1h >> "$TOKENS"
+  done
+}

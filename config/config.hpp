@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,10 @@ bool parse_duration(const std::string& text, millis& out);
 /// false and fills `errors` with every problem found.
 bool load_config(const std::string& toml_path, const std::map<std::string, std::string>& env,
                  config& out, std::vector<std::string>& errors);
+/// load_config with the TOML file's content given (none: no file); `name` names it in errors.
+bool load_config_text(const std::optional<std::string>& toml_text, const std::string& name,
+                      const std::map<std::string, std::string>& env, config& out,
+                      std::vector<std::string>& errors);
 
 /// One configuration key as `cartd config --print` shows it.
 struct config_entry {

@@ -60,6 +60,22 @@ TEST(config, toml_file_then_environment) {
   std::remove(path.c_str());
 }
 
+// Found by fuzz/fuzz_config (fuzz/regressions/config/): toml++ 3.3.0 reaches an unreachable
+// branch on U+02BF and its neighbours; such a file is refused before toml++ reads it.
+TEST(config, a_non_ascii_config_file_is_refused_before_toml_reads_it) {
+  auto path = ::testing::TempDir() + "cartd_utf8.toml";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "[auth]\njwt_secret = \"012345\xca\xbf" "90abcdef0123\"\n";
+  }
+  config c;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(load_config(path, {}, c, errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find(":2: only ASCII"), std::string::npos) << errors[0];
+  std::remove(path.c_str());
+}
+
 TEST(config, unknown_toml_keys_are_errors) {
   auto path = ::testing::TempDir() + "cartd_bad.toml";
   {
