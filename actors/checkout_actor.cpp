@@ -308,6 +308,7 @@ caf::behavior checkout_behavior(checkout_self self, std::string id, checkout_dep
                                 caf::actor registry) {
   self->state.id = std::move(id);
   self->state.deps = std::move(deps);
+  self->state.registry = registry;
   self->state.last_active_ms = now_ms();
   self->delayed_send(self, self->state.deps.idle_timeout, idle_atom::value);
   auto answer = [self]() {
@@ -405,6 +406,11 @@ caf::behavior checkout_registry(registry_self self, checkout_deps deps) {
       [self](checkout_confirm& cmd) {
         return self->delegate(find_or_spawn(self, cmd.id), std::move(cmd));
       },
+      [self](expire_atom, const std::string& id) {
+        // A live session's expiry timer (arm_expiry); a passivated one is the reconciler's.
+        auto it = self->state.sessions.find(id);
+        if (it != self->state.sessions.end()) self->send(it->second, expire_atom::value);
+      },
       [self](passivate_atom, const std::string& id, const caf::actor& who) {
         auto it = self->state.sessions.find(id);
         if (it == self->state.sessions.end() || it->second.address() != who.address()) return;
@@ -422,7 +428,13 @@ void arm_expiry(checkout_self self, const checkout_session& s) {
   if (s.status != checkout_status::open && s.status != checkout_status::processing) return;
   st.expiry_armed = true;
   auto left = std::max<std::int64_t>(0, s.expires_at_ms - now_ms());
-  self->delayed_send(self, std::chrono::milliseconds(left), expire_atom::value);
+  // To the registry, anonymously, by session id: a delayed message holds its receiver and its
+  // sender until it fires, and a session lives up to checkout.session_ttl (15 min) while its
+  // actor passivates after an idle minute. Sent to itself, every actor of those 15 minutes
+  // stayed in memory (the soak saw RSS grow by ~1.5 KB per journey). The registry passes it
+  // to the session's actor if one is live; if none is, the reconciler expires the session.
+  caf::delayed_anon_send(st.registry, std::chrono::milliseconds(left), expire_atom::value,
+                         st.id);
 }
 
 caf::actor spawn_checkout_registry(caf::actor_system& sys, checkout_deps deps) {

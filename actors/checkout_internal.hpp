@@ -20,6 +20,8 @@ struct checkout_state {
   checkout_deps deps;
   std::int64_t last_active_ms = 0;
   bool expiry_armed = false;
+  /// The checkout registry: the expiry timer goes through it (see arm_expiry).
+  caf::actor registry;
 };
 
 using checkout_self = caf::stateful_actor<checkout_state>*;

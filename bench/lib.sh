@@ -16,7 +16,8 @@ bench_start() {
   local store="$1"; shift
   local port; port=$(free_port)
   env CARTD_HTTP_PORT="$port" CARTD_STORE_URL="$store" CARTD_AUTH_JWT_SECRET=bench-secret-0123456789 \
-      CARTD_HTTP_ACCESS_LOG=false CARTD_CART_IDLE_TIMEOUT=1h CARTD_RATE_LIMIT_ENABLED=false "$@" \
+      CARTD_HTTP_ACCESS_LOG=false CARTD_CART_IDLE_TIMEOUT=1h CARTD_RATE_LIMIT_ENABLED=false \
+      CARTD_CART_MAX_ACTIVE_CARTS=0 "$@" \
       "$BIN" serve > "$BENCH_TMP/cartd-$port.log" 2>&1 &
   CARTD_PID=$!
   URL="http://127.0.0.1:$port"

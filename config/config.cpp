@@ -120,6 +120,7 @@ std::vector<key_spec> specs(config& c) {
       {"cart.idle_timeout", kind::duration, &c.cart.idle_timeout, 10, 7LL * 86400000, nullptr},
       {"cart.max_quantity_per_line", kind::integer, &c.cart.max_quantity_per_line, 1, 1000000,
        nullptr},
+      {"cart.max_active_carts", kind::integer, &c.cart.max_active_carts, 0, 100000, nullptr},
       {"cart.max_lines", kind::integer, &c.cart.max_lines, 1, 10000, nullptr},
       {"cart.abandon_after", kind::duration, &c.cart.abandon_after, 1000, 365LL * 86400000,
        nullptr},

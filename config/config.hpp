@@ -60,6 +60,9 @@ struct config {
     millis idle_timeout{5 * 60 * 1000};
     int max_quantity_per_line = 999;
     int max_lines = 100;
+    /// Active carts one user or one guest session may hold (POST /cart beyond: 409
+    /// cart_limit_exceeded); 0: no limit.
+    int max_active_carts = 50;
     millis abandon_after{24LL * 3600 * 1000};
     millis expire_after{30LL * 24 * 3600 * 1000};
     millis sweep_interval{60 * 1000};  ///< how often the lifecycle sweeper looks

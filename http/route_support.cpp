@@ -5,6 +5,7 @@
 #include "actors/pricing_book.hpp"
 #include "actors/bulkhead.hpp"
 #include "actors/cluster.hpp"
+#include "actors/store_pool.hpp"
 #include "actors/system.hpp"
 #include "http/render.hpp"
 #include "http/service.hpp"
@@ -229,36 +230,46 @@ render_spec spec_for(const exchange& ex, int ok_status, cart_view view, const lo
 /// (a dead or frozen owner answers 503 with Retry-After, never a hang). Writes are not retried
 /// blindly: the owner may have committed before it went silent; the client's retry (with its
 /// Idempotency-Key) is the safe one.
+/// Sends `req` to the cart's owner on another node, from inside an exchange's action.
+void forward_from(caf::event_based_actor* self, const exchange_ptr& e, const finish_fn& finish,
+                  const cart_request& req, int ok_status, cart_view view, location_rule where,
+                  const caf::actor& owner) {
+  auto* cv = e->svc.runtime.cluster();
+  forward_request fr;
+  fr.target = req.target.value;
+  fr.who = e->who;
+  fr.has_if_match = req.if_match.has_value();
+  fr.if_match = req.if_match.value_or(0);
+  to_wire(req.command, fr.command);
+  fr.spec = spec_for(*e, ok_status, view, where);
+  fr.origin = cv->local_node();
+  forward_to(self, e, finish, owner, std::move(fr), e->svc.cfg.cluster.forward_timeout);
+}
+
 void forward_to_owner(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view,
                       location_rule where, caf::actor owner) {
   ex->run(auth_mode::caller, [req = std::move(req), ok_status, view, where, owner](
                                  caf::event_based_actor* self, exchange_ptr e, finish_fn finish) {
-    auto* cv = e->svc.runtime.cluster();
-    forward_request fr;
-    fr.target = req.target.value;
-    fr.who = e->who;
-    fr.has_if_match = req.if_match.has_value();
-    fr.if_match = req.if_match.value_or(0);
-    to_wire(req.command, fr.command);
-    fr.spec = spec_for(*e, ok_status, view, where);
-    fr.origin = cv->local_node();
-    forward_to(self, e, finish, owner, std::move(fr), e->svc.cfg.cluster.forward_timeout);
+    forward_from(self, e, finish, req, ok_status, view, where, owner);
   });
+}
+
+/// The face of the node owning `target` when that is another live node; else nothing (serve
+/// here: the store's version condition keeps writes right while views disagree).
+caf::actor remote_owner(service& svc, const cart_id& target) {
+  if (auto* cv = svc.runtime.cluster()) {
+    auto owner = cv->owner_of(target);
+    if (owner != cv->local_node()) return cv->face_of(owner);
+  }
+  return {};
 }
 
 }  // namespace
 
 void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view,
                   location_rule where) {
-  if (auto* cv = ex->svc.runtime.cluster()) {
-    auto owner = cv->owner_of(req.target);
-    if (owner != cv->local_node()) {
-      // No face: the owner went down since the view was read; serve it here (the store's
-      // version condition keeps writes right while views disagree).
-      if (auto face = cv->face_of(owner))
-        return forward_to_owner(ex, std::move(req), ok_status, view, where, std::move(face));
-    }
-  }
+  if (auto face = remote_owner(ex->svc, req.target))
+    return forward_to_owner(ex, std::move(req), ok_status, view, where, std::move(face));
   if (ex->ready_for_fast_path()) {
     req.who = ex->who;
     req.reply_to = std::make_shared<exchange_sink>(ex, ok_status, view, where);
@@ -274,6 +285,31 @@ void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_
     r.who = e->who;
     if (e->idempotency) r.idempotency = spec_for(*e, ok_status, view, where);
     ask_cart(self, e, finish, std::move(r), ok_status, view, where);
+  });
+}
+
+void send_to_cart_checked(const exchange_ptr& ex, cart_request req, int ok_status,
+                          cart_view view, location_rule where, cart_precheck check) {
+  ex->run(auth_mode::caller, [req = std::move(req), ok_status, view, where,
+                              check = std::move(check)](caf::event_based_actor* self,
+                                                        exchange_ptr e, finish_fn finish) {
+    auto who = e->who;
+    call_store<std::optional<domain_error>>(
+        self, e->svc.runtime.store_pool(), e->svc.cfg.http.request_timeout, false,
+        [check, who](store& s) { return check(s, who); },
+        [self, e, finish, req, ok_status, view, where](
+            std::optional<std::optional<domain_error>> refused) {
+          if (!refused)
+            return finish(error_response(
+                make_error(error_code::unavailable, "the store did not answer"), e->req));
+          if (*refused) return finish(error_response(**refused, e->req));
+          if (auto face = remote_owner(e->svc, req.target))
+            return forward_from(self, e, finish, req, ok_status, view, where, face);
+          auto r = req;
+          r.who = e->who;
+          if (e->idempotency) r.idempotency = spec_for(*e, ok_status, view, where);
+          ask_cart(self, e, finish, std::move(r), ok_status, view, where);
+        });
   });
 }
 

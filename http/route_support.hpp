@@ -12,6 +12,7 @@
 #include "actors/cluster.hpp"
 #include "actors/system.hpp"
 #include "actors/wire.hpp"
+#include "persistence/store.hpp"
 #include "http/exchange.hpp"
 #include "http/service.hpp"
 
@@ -48,6 +49,12 @@ std::shared_ptr<const pricing_rules> rules_of(const service& svc);
 /// rendered by the owner, is written out unchanged.
 void send_to_cart(const exchange_ptr& ex, cart_request req, int ok_status, cart_view view,
                   location_rule where = {});
+/// A store check that may refuse a request before it reaches its cart (a limit).
+using cart_precheck = std::function<std::optional<domain_error>(store&, const principal&)>;
+/// send_to_cart after `check` ran on a store worker and found nothing wrong; its error is
+/// the answer otherwise. Always the asynchronous path (credentials and Idempotency-Key first).
+void send_to_cart_checked(const exchange_ptr& ex, cart_request req, int ok_status,
+                          cart_view view, location_rule where, cart_precheck check);
 /// A response as the answer a forwarded request carries back.
 forward_answer to_forwarded(http_response resp);
 /// A forwarded request's answer as this node's response (and the Idempotency-Key flag).

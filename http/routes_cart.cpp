@@ -44,8 +44,19 @@ void create_cart_route(const exchange_ptr& ex) {
   if (!region.empty() && !is_region(region)) body.fail("region", "must look like US or US-CA");
   if (auto e = body.validation_error()) return ex->fail(*e);
   cart_id id{new_uuid_v7(now_ms())};
-  send_to_cart(ex, cart_request{id, {}, std::nullopt, create_cart{currency, region}, nullptr, {}},
-               201, cart_view::full, location_rule{location_rule::cart_path, {}, {}});
+  cart_request req{id, {}, std::nullopt, create_cart{currency, region}, nullptr, {}};
+  location_rule where{location_rule::cart_path, {}, {}};
+  int cap = ex->svc.cfg.cart.max_active_carts;
+  if (cap <= 0) return send_to_cart(ex, std::move(req), 201, cart_view::full, where);
+  // Abuse limit: at most cart.max_active_carts active carts per user or guest session. Counted
+  // before the create: two creates racing past the count can each land (a bound, not a ledger).
+  send_to_cart_checked(ex, std::move(req), 201, cart_view::full, where,
+                       [cap](store& s, const principal& who) -> std::optional<domain_error> {
+                         if (s.count_active_carts(who, cap) < cap) return std::nullopt;
+                         return make_error(error_code::cart_limit_exceeded,
+                                           "at most " + std::to_string(cap) +
+                                               " active carts per user or session");
+                       });
 }
 
 void list_carts(const exchange_ptr& ex) {

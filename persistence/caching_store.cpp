@@ -107,6 +107,9 @@ class caching_store final : public store {
                                const std::optional<page_key>& after) override {
     return inner_->list_carts(owner, limit, after);
   }
+  int count_active_carts(const principal& owner, int cap) override {
+    return inner_->count_active_carts(owner, cap);
+  }
   std::vector<product> list_products(const product_query& q) override {
     return inner_->list_products(q);
   }

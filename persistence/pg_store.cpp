@@ -163,6 +163,10 @@ constexpr query q_list_carts{
     " AND ($3::int IS NULL OR (status <> 'active')::int > $3 OR ((status <> 'active')::int = $3"
     " AND (created_at, id) < ($4::bigint, $5::text)))"
     " ORDER BY (status <> 'active'), created_at DESC, id DESC LIMIT $6"};
+constexpr query q_count_active_carts{
+    "count_active_carts",
+    "SELECT count(*) FROM (SELECT 1 FROM carts WHERE (user_id = $1 OR session_id = $2)"
+    " AND status = 'active' LIMIT $3) AS owned"};
 constexpr query q_list_products{
     "list_products",
     "SELECT id FROM products WHERE active AND ($1 = '' OR strpos(lower(name), lower($1)) > 0)"
@@ -481,6 +485,12 @@ class pg_store final : public store {
     for (int i = 0; i < r.rows(); ++i)
       if (auto decoded = decode_snapshot(r.text(i, 0))) out.push_back(std::move(*decoded));
     return out;
+  }
+
+  int count_active_carts(const principal& owner, int cap) override {
+    auto c = pool_.acquire();
+    auto r = c->run(q_count_active_carts, {opt(owner.user), opt(owner.session), num(cap)});
+    return r.rows() > 0 ? static_cast<int>(r.integer(0, 0)) : 0;
   }
 
   bool upsert_product(const product& p) override {

@@ -35,6 +35,9 @@ constexpr const char* k_list_carts =
     " AND (?3 IS NULL OR (status <> 'active') > ?3 OR ((status <> 'active') = ?3"
     " AND (created_at < ?4 OR (created_at = ?4 AND id < ?5))))"
     " ORDER BY status <> 'active', created_at DESC, id DESC LIMIT ?6";
+constexpr const char* k_count_active_carts =
+    "SELECT count(*) FROM (SELECT 1 FROM carts WHERE (user_id = ?1 OR session_id = ?2)"
+    " AND status = 'active' LIMIT ?3)";
 constexpr const char* k_list_products =
     "SELECT id FROM products WHERE active = 1 AND (?1 = '' OR instr(lower(name), lower(?1)) > 0)"
     " AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id < ?3))"
@@ -317,6 +320,13 @@ class sqlite_store final : public store {
       if (auto decoded = decode_snapshot(st.text(0))) out.push_back(std::move(*decoded));
     }
     return out;
+  }
+
+  int count_active_carts(const principal& owner, int cap) override {
+    auto c = pool_.acquire();
+    statement st(*c, k_count_active_carts);
+    st.bind_opt(1, owner.user).bind_opt(2, owner.session).bind(3, static_cast<std::int64_t>(cap));
+    return st.step() ? static_cast<int>(st.integer(0)) : 0;
   }
 
   bool upsert_product(const product& p) override {

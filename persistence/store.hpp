@@ -146,6 +146,8 @@ class store {
   /// at most `limit + 1` (one more than a page: the caller knows there is a next page).
   virtual std::vector<cart> list_carts(const principal& owner, int limit,
                                        const std::optional<page_key>& after) = 0;
+  /// The active carts of a user or a session (as list_carts finds them), counted up to `cap`.
+  virtual int count_active_carts(const principal& owner, int cap) = 0;
 
   /// Inserts or replaces a product and its variants (keeping reservations); true when new.
   virtual bool upsert_product(const product& p) = 0;

@@ -10,7 +10,7 @@ import unittest
 import urllib.request
 import uuid
 
-from cartd_api import Server, new_user
+from cartd_api import Server, new_cart, new_session, new_user
 
 HEALTH = b"GET /api/v1/health HTTP/1.1\r\nHost: cartd\r\n\r\n"
 
@@ -236,6 +236,36 @@ class OversizeTest(ProblemMixin, unittest.TestCase):
                                b"Connection: close\r\n\r\n")
         self.assertEqual(parse(raw)[0][0], 200)
         self.assertTrue(closed)
+
+
+class PrincipalLimitTest(unittest.TestCase):
+    def test_active_carts_per_user_and_per_session_are_limited(self):
+        s = Server(CARTD_CART_MAX_ACTIVE_CARTS="3")
+        try:
+            c = s.client()
+            user = new_user()
+            carts = [new_cart(c, user) for _ in range(3)]
+            st, hdrs, body, _ = c.post("/cart", {}, headers=user)
+            self.assertEqual(st, 409, body)
+            self.assertEqual(body["code"], "cart_limit_exceeded")
+            self.assertIn("3", body["detail"])
+            self.assertEqual(len(c.get("/cart", headers=user)[2]["items"]), 3)  # nothing made
+            # Another user is not affected; a guest session has its own count.
+            self.assertEqual(c.post("/cart", {}, headers=new_user())[0], 201)
+            guest = {"X-Session-Token": new_session(c)["token"]}
+            for _ in range(3):
+                new_cart(c, guest)
+            self.assertEqual(c.post("/cart", {}, headers=guest)[0], 409)
+            # A deleted cart makes room again; an Idempotency-Key replay is the first answer.
+            self.assertEqual(c.delete("/cart/" + carts[0]["id"], headers=user)[0], 204)
+            key = dict(user, **{"Idempotency-Key": "limit-" + uuid.uuid4().hex})
+            first = c.post("/cart", {}, headers=key)
+            self.assertEqual(first[0], 201)
+            again = c.post("/cart", {}, headers=key)
+            self.assertEqual((again[0], again[2]["id"]), (201, first[2]["id"]))
+            self.assertEqual(c.post("/cart", {}, headers=user)[0], 409)
+        finally:
+            self.assertEqual(s.stop(), 0)
 
 
 def open_fds(pid):

@@ -100,6 +100,26 @@ TEST_P(store_contract, a_failed_unit_rolls_back_alone_and_whole) {
   EXPECT_TRUE(db->load_cart(cart_id{"c-o"}));
 }
 
+// Issue 13: the per-owner limit on active carts counts what list_carts would show as active.
+TEST_P(store_contract, counts_an_owners_active_carts_up_to_a_cap) {
+  std::vector<write_unit> units;
+  for (int i = 0; i < 4; ++i) units.push_back(write_unit{{cart_write{sample_cart("n-a" + std::to_string(i), "nina"), 0}}});
+  auto merged = sample_cart("n-m", "nina");
+  merged.status = cart_status::merged;
+  auto deleted = sample_cart("n-d", "nina");
+  deleted.status = cart_status::deleted;
+  cart guest = new_cart(cart_id{"n-g"}, principal{"", "sess-nina", false}, "USD", "", now_ms());
+  units.push_back(write_unit{{cart_write{merged, 0}}});
+  units.push_back(write_unit{{cart_write{deleted, 0}}});
+  units.push_back(write_unit{{cart_write{guest, 0}}});
+  db->commit(units);
+  EXPECT_EQ(db->count_active_carts(principal{"nina", "", false}, 100), 4);
+  EXPECT_EQ(db->count_active_carts(principal{"nina", "", false}, 3), 3);
+  EXPECT_EQ(db->count_active_carts(principal{"", "sess-nina", false}, 100), 1);
+  EXPECT_EQ(db->count_active_carts(principal{"nina", "sess-nina", false}, 100), 5);
+  EXPECT_EQ(db->count_active_carts(principal{"nobody", "", false}, 100), 0);
+}
+
 TEST_P(store_contract, lists_an_owners_carts_active_first_without_deleted) {
   auto a = sample_cart("l-a", "carol");
   auto b = sample_cart("l-b", "carol");
