@@ -41,6 +41,7 @@ enum class error_code {
   currency_mismatch,
   bad_request,        ///< not an HTTP request we can read
   headers_too_large,  ///< request line and headers over the limit
+  length_required,    ///< a request body without Content-Length (chunked)
 };
 
 struct field_error {

@@ -258,11 +258,13 @@ void exchange::write(http_response r) {
                            Pistache::Http::Mime::MediaType::fromString(r.content_type));
   if (req.close_connection) {
     // Pistache writes "Connection: Close" but keeps the socket open: end it once the answer is
-    // written (FIN after the data; the client's close or the idle timeout then frees it). The
-    // write completes on the connection's own transport thread, as its close does, so the
-    // descriptor is still this connection's here.
+    // written (FIN after the data; the client's close or the idle timeout then frees it). Only
+    // on the connection's transport thread, where its descriptor is closed too, so that it is
+    // still this connection's: a write already done when an actor thread gets here runs this
+    // at once on the actor thread, and then the header and the idle timeout end it instead.
     sent.then(
         [closing](ssize_t) {
+          if (!on_transport_thread()) return;
           if (auto peer = closing.lock()) ::shutdown(peer->fd(), SHUT_WR);
         },
         Pistache::Async::IgnoreException);

@@ -165,9 +165,10 @@ bool numbers_well_formed(std::string_view body) {
       if (j < body.size() && (body[j] == '+' || body[j] == '-')) ++j;
       if (digits() == 0) return false;
     }
-    if (j < body.size() && ((body[j] >= '0' && body[j] <= '9') || body[j] == '.' ||
-                            body[j] == 'e' || body[j] == 'E' || body[j] == '-' || body[j] == '+'))
-      return false;  // 01, 1.2.3, 1e5e5
+    // A number ends at whitespace, a separator or the end: else it is malformed (01, 1.2.3,
+    // 1e5e5, 1x, 0x1F).
+    if (j < body.size() && std::string_view(" \t\r\n,]}").find(body[j]) == std::string_view::npos)
+      return false;
     i = j - 1;
   }
   return true;

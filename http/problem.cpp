@@ -46,6 +46,7 @@ constexpr error_info k_errors[] = {
     {error_code::currency_mismatch, 409, "currency_mismatch", "Currency mismatch"},
     {error_code::bad_request, 400, "bad_request", "Bad request"},
     {error_code::headers_too_large, 431, "headers_too_large", "Request header fields too large"},
+    {error_code::length_required, 411, "length_required", "Length required"},
     {error_code::internal, 500, "internal", "Internal error"},
     {error_code::unavailable, 503, "unavailable", "Service unavailable"},
 };

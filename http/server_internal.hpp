@@ -31,4 +31,7 @@ struct exchange::writer_box {
 /// answer keep-alive as HTTP/1.1 says, unless the client asked to close.
 void add_connection_header(Pistache::Http::ResponseWriter& w, const http_request& req);
 
+/// True on a Pistache transport thread (one that has served a connection of ours).
+bool on_transport_thread();
+
 }  // namespace cartd

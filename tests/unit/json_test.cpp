@@ -56,6 +56,8 @@ TEST(json, reader_refuses_repeated_names_nul_and_deep_nesting_anywhere) {
   EXPECT_EQ(code_of(R"({"quantity":01})"), error_code::invalid_json);
   EXPECT_EQ(code_of(R"({"quantity":1.})"), error_code::invalid_json);
   EXPECT_EQ(code_of(R"({"quantity":--1})"), error_code::invalid_json);
+  EXPECT_EQ(code_of(R"({"quantity":1x})"), error_code::invalid_json);
+  EXPECT_EQ(code_of(R"({"quantity":0x1F})"), error_code::invalid_json);
   EXPECT_EQ(code_of(R"({"s":"1e400 in a string","quantity":1e400})"), error_code::validation_failed);
   // Unicode that is valid is kept byte for byte; the invalid kinds are not JSON.
   body_reader uni(R"({"name":"\u00e9\ud83d\ude00 \u200d\u202e \uffff \udbff\udfff"})");
