@@ -84,7 +84,10 @@ struct body_problem {
 std::optional<body_problem> inspect(simdjson::dom::element el, int depth, std::string_view top) {
   using simdjson::dom::element_type;
   auto name = [&](std::string_view key) { return std::string(top.empty() ? key : top); };
-  switch (el.type()) {
+  auto type = el.type();
+  if ((type == element_type::ARRAY || type == element_type::OBJECT) && depth >= k_max_depth)
+    return body_problem{std::string(top), "nests deeper than " + std::to_string(k_max_depth) + " levels"};
+  switch (type) {
     case element_type::STRING: {
       std::string_view sv;
       if (!el.get_string().get(sv) && sv.find('\0') != std::string_view::npos)
@@ -92,8 +95,6 @@ std::optional<body_problem> inspect(simdjson::dom::element el, int depth, std::s
       return std::nullopt;
     }
     case element_type::ARRAY: {
-      if (depth >= k_max_depth)
-        return body_problem{std::string(top), "nests deeper than " + std::to_string(k_max_depth) + " levels"};
       simdjson::dom::array arr;
       if (el.get_array().get(arr)) return std::nullopt;
       for (auto item : arr)
@@ -101,8 +102,6 @@ std::optional<body_problem> inspect(simdjson::dom::element el, int depth, std::s
       return std::nullopt;
     }
     case element_type::OBJECT: {
-      if (depth >= k_max_depth)
-        return body_problem{std::string(top), "nests deeper than " + std::to_string(k_max_depth) + " levels"};
       simdjson::dom::object obj;
       if (el.get_object().get(obj)) return std::nullopt;
       std::vector<std::string_view> keys;

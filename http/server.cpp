@@ -97,16 +97,37 @@ class guarded_body final : public Http::Private::BodyStep {
   std::uint64_t limit_;
 };
 
-/// Pistache's request parser with the guarded body step. Pistache's reset() leaves the body
+/// What one connection carries between reads, besides Pistache's parser state.
+struct conn_state {
+  explicit conn_state(service* s) : svc(s), open(++s->connections) {
+    svc->stats.http_connections.Increment();
+  }
+  ~conn_state() {
+    --svc->connections;
+    svc->stats.http_connections.Decrement();
+  }
+  conn_state(const conn_state&) = delete;
+  conn_state& operator=(const conn_state&) = delete;
+  service* svc;
+  int open;              ///< connections open when this one came, itself included
+  bool refused = false;  ///< over http.max_connections: its first request gets 503
+  bool closing = false;  ///< answered a request it could not read: drop the rest
+  std::uint64_t discard = 0;  ///< body bytes of a refused request still to drop
+  std::size_t fed = 0;        ///< bytes of the current request read so far
+};
+
+/// Pistache's request parser with the guarded body step, and the connection's own state (one
+/// peer-data entry, one lookup per read). Pistache's reset() leaves the body
 /// step's counters as they were, which is right only after a complete request: after one
 /// refused half-way, fresh() gives it a new body step.
 class request_parser final : public Http::RequestParser {
  public:
-  request_parser(std::size_t max_request, std::uint64_t max_body)
-      : Http::RequestParser(max_request), max_body_(max_body) {
+  request_parser(std::size_t max_request, std::uint64_t max_body, service* svc)
+      : Http::RequestParser(max_request), conn(svc), max_body_(max_body) {
     renew_body_step();
   }
   void renew_body_step() { allSteps[2] = std::make_unique<guarded_body>(&request, max_body_); }
+  conn_state conn;
 
  private:
   std::uint64_t max_body_;
@@ -198,16 +219,14 @@ class handler final : public Http::Handler {
   /// is then answered 503 and the connection closed: the client reads why, not a reset).
   void onConnection(const std::shared_ptr<Tcp::Peer>& peer) override {
     t_transport_thread = true;
-    std::shared_ptr<Http::RequestParser> parser = std::make_shared<request_parser>(
-        getMaxRequestSize(), static_cast<std::uint64_t>(svc_->cfg.http.max_body));
-    peer->putData(ParserData, std::move(parser));
-    auto st = std::make_shared<conn_state>(svc_);
-    if (st->open > svc_->max_connections) {
-      st->refused = true;
+    auto parser = std::make_shared<request_parser>(
+        getMaxRequestSize(), static_cast<std::uint64_t>(svc_->cfg.http.max_body), svc_);
+    if (parser->conn.open > svc_->max_connections) {
+      parser->conn.refused = true;
       ++svc_->connections_refused;
       svc_->stats.http_connections_refused.Increment();
     }
-    peer->putData(k_conn_data, std::move(st));
+    peer->putData(ParserData, std::shared_ptr<Http::RequestParser>(std::move(parser)));
   }
 
   /// Bytes arrive on a connection. Pistache's own handler (private in Http::Handler, so it is
@@ -219,7 +238,8 @@ class handler final : public Http::Handler {
   /// connection closes after an answer to a request it could not read to its end.
   void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
     t_transport_thread = true;
-    auto st = std::static_pointer_cast<conn_state>(peer->getData(k_conn_data));
+    auto parser = getParser(peer);
+    auto* st = &static_cast<request_parser&>(*parser).conn;
     if (st->closing) return;  // answered and closing: whatever else arrives is dropped
     if (st->discard > 0) {
       auto n = static_cast<size_t>(std::min<std::uint64_t>(st->discard, len));
@@ -228,7 +248,6 @@ class handler final : public Http::Handler {
       len -= n;
       if (len == 0) return;
     }
-    auto parser = getParser(peer);
     auto& request = parser->request;
     if (st->refused) {
       return reject(peer, http_request{}, make_error(error_code::unavailable,
@@ -312,25 +331,6 @@ class handler final : public Http::Handler {
   }
 
  private:
-  /// What one connection carries between reads (Pistache peer data).
-  struct conn_state {
-    explicit conn_state(service* s) : svc(s), open(++s->connections) {
-      svc->stats.http_connections.Increment();
-    }
-    ~conn_state() {
-      --svc->connections;
-      svc->stats.http_connections.Decrement();
-    }
-    conn_state(const conn_state&) = delete;
-    conn_state& operator=(const conn_state&) = delete;
-    service* svc;
-    int open;              ///< connections open when this one came, itself included
-    bool refused = false;  ///< over http.max_connections: its first request gets 503
-    bool closing = false;  ///< answered a request it could not read: drop the rest
-    std::uint64_t discard = 0;    ///< body bytes of a refused request still to drop
-    std::size_t fed = 0;          ///< bytes of the current request read so far
-  };
-  static constexpr const char* k_conn_data = "cartd.conn";
 
   static bool closes_connection(const Http::Request& r) {
     auto conn = r.headers().tryGet<Http::Header::Connection>();
@@ -376,7 +376,7 @@ class handler final : public Http::Handler {
   /// request id, security headers); closes the connection unless `keep` is set.
   void reject(const std::shared_ptr<Tcp::Peer>& peer, http_request req, const domain_error& e,
               bool keep = false) {
-    auto st = std::static_pointer_cast<conn_state>(peer->getData(k_conn_data));
+    auto* st = &static_cast<request_parser&>(*getParser(peer)).conn;
     if (req.request_id.empty()) req.request_id = new_uuid_v7(now_ms());
     if (req.trace_id.empty()) trace_request(req, {});
     if (req.start == std::chrono::steady_clock::time_point{})
