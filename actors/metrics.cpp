@@ -178,6 +178,10 @@ metrics::metrics()
                      .Help("Connections answered 503 and closed: http.max_connections reached"),
                  *registry_)
               .Add({})) {
+  memory_ = &BuildGauge()
+                 .Name("cartd_memory_bytes")
+                 .Help("Process memory by kind: rss, allocated (tcmalloc), allocator_free, sqlite")
+                 .Register(*registry_);
   http_requests_ = &BuildCounter()
                         .Name("cartd_http_requests_total")
                         .Help("HTTP requests by route, method and status")
@@ -299,6 +303,17 @@ void metrics::rate_limit_decision(bool allowed, const char* mode) {
 std::string metrics::render() const {
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry_->Collect());
+}
+
+void metrics::set_memory(std::int64_t rss, std::int64_t allocated, std::int64_t allocator_free,
+                         std::int64_t sqlite) {
+  auto set = [this](const char* kind, std::int64_t v) {
+    if (v >= 0) memory_->Add({{"kind", kind}}).Set(static_cast<double>(v));
+  };
+  set("rss", rss);
+  set("allocated", allocated);
+  set("allocator_free", allocator_free);
+  set("sqlite", sqlite);
 }
 
 }  // namespace cartd

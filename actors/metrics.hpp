@@ -96,8 +96,13 @@ class metrics {
   // HTTP connections (http/server.cpp).
   prometheus::Gauge& http_connections;
   prometheus::Counter& http_connections_refused;
+  /// cartd_memory_bytes{kind}: set when /metrics is rendered (app/memory.hpp); an unknown
+  /// figure (-1) is left out.
+  void set_memory(std::int64_t rss, std::int64_t allocated, std::int64_t allocator_free,
+                  std::int64_t sqlite);
 
  private:
+  prometheus::Family<prometheus::Gauge>* memory_;
   prometheus::Family<prometheus::Counter>* http_requests_;
   prometheus::Family<prometheus::Histogram>* http_duration_;
   prometheus::Family<prometheus::Counter>* rate_limit_;

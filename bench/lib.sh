@@ -44,26 +44,36 @@ bench_data() {
   python3 bench/make_carts.py "$PORT" "$TOKEN" "$CARTS" > "$CART_IDS"
 }
 
-# bench_wrk NAME CONNECTIONS SCRIPT PATH: prints "NAME req/s p50_ms p99_ms non2xx".
+# cpu_ticks: user + system CPU time of the cartd process so far, in clock ticks (/proc/PID/stat
+# fields 14 and 15; the name field holds no space for cartd).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$CARTD_PID/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+
+# bench_wrk NAME CONNECTIONS SCRIPT PATH: prints "NAME req/s p50_ms p99_ms non2xx cpu_us", where
+# cpu_us is the server's CPU time (utime + stime of cartd over the run) per request served: the
+# figure that stays put on a noisy shared machine, where req/s and latency do not.
 bench_wrk() {
-  local out t=2
+  local out t=2 c0 c1
   [ "$2" -ge 2 ] || t=1
+  c0=$(cpu_ticks)
   if [ -n "$3" ]; then
     out=$(wrk -t$t -c"$2" -d"$DURATION" --latency -s "$3" "$URL$4")
   else
     out=$(wrk -t$t -c"$2" -d"$DURATION" --latency "$URL$4")
   fi
+  c1=$(cpu_ticks)
   echo "$out" > "$BENCH_TMP/$1.wrk"
-  awk -v name="$1" '
+  awk -v name="$1" -v ticks="$((c1 - c0))" -v hz="$CLK_TCK" '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
+    /requests in/ { n = $1 }
     /Requests\/sec/ { rps = $2 } /Non-2xx/ { bad = $NF }
-    END { printf "%s %.0f %.2f %.2f %d\n", name, rps, p50, p99, bad + 0 }' <<< "$out"
+    END { printf "%s %.0f %.2f %.2f %d %.1f\n", name, rps, p50, p99, bad + 0, (n > 0 ? ticks / hz * 1e6 / n : 0) }' <<< "$out"
 }
 
 bench_table() {
-  printf '%-24s %10s %9s %9s %8s\n' scenario req/s p50_ms p99_ms non2xx
-  for r in "$@"; do printf '%-24s %10s %9s %9s %8s\n' $r; done
+  printf '%-24s %10s %9s %9s %8s %12s\n' scenario req/s p50_ms p99_ms non2xx cpu_us/req
+  for r in "$@"; do printf '%-24s %10s %9s %9s %8s %12s\n' $r; done
 }
 
 # journey_data: 3 products with huge stock, and $CONNS user tokens in $TOKENS.

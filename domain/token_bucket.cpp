@@ -30,6 +30,15 @@ bucket_verdict take_token(token_bucket& b, std::int64_t now_ms, std::int64_t rat
   return bucket_verdict{false, (missing + rate - 1) / rate};
 }
 
+bool bucket_full_at(const token_bucket& b, std::int64_t now_ms, std::int64_t rate,
+                    std::int64_t burst) {
+  const std::int64_t cap = burst * k_milli;
+  if (b.milli_tokens >= cap) return true;
+  if (now_ms <= b.last_ms) return false;
+  std::int64_t gap = std::min(now_ms - b.last_ms, cap / rate + 1);
+  return b.milli_tokens + gap * rate >= cap;
+}
+
 int retry_after_seconds(std::int64_t retry_after_ms) {
   return static_cast<int>(std::max<std::int64_t>(1, (retry_after_ms + 999) / 1000));
 }

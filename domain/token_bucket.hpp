@@ -25,6 +25,11 @@ token_bucket full_bucket(std::int64_t burst, std::int64_t now_ms);
 bucket_verdict take_token(token_bucket& b, std::int64_t now_ms, std::int64_t rate,
                           std::int64_t burst);
 
+/// True when `b` would be full again at `now_ms`: such a bucket decides exactly as a missing
+/// one (a fresh full bucket), so a holder of many buckets may forget it.
+bool bucket_full_at(const token_bucket& b, std::int64_t now_ms, std::int64_t rate,
+                    std::int64_t burst);
+
 /// Whole seconds for Retry-After: at least 1, rounded up.
 int retry_after_seconds(std::int64_t retry_after_ms);
 

@@ -10,6 +10,10 @@ namespace cartd {
 namespace {
 
 constexpr std::size_t k_max_local_buckets = 100'000;
+/// How often the local buckets are swept of full ones (a full bucket is the same as none).
+/// Without the sweep every principal ever seen kept its bucket until the cap: measured in the
+/// soak as RSS growing ~3 MiB/min for 15 minutes with a new guest per journey.
+constexpr std::int64_t k_sweep_every_ms = 1000;
 
 std::int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -61,9 +65,19 @@ void rate_limiter::admit(const std::string& principal, decision_fn then) {
   cv_.notify_one();
 }
 
+std::size_t rate_limiter::local_buckets() {
+  std::lock_guard<std::mutex> guard(local_mtx_);
+  return local_.size();
+}
+
 bool rate_limiter::local_admit(const std::string& principal, int& retry_after_s) {
   auto now = steady_ms();
   std::lock_guard<std::mutex> guard(local_mtx_);
+  if (now - last_sweep_ms_ >= k_sweep_every_ms) {
+    last_sweep_ms_ = now;
+    for (auto i = local_.begin(); i != local_.end();)
+      i = bucket_full_at(i->second, now, rps_, burst_) ? local_.erase(i) : std::next(i);
+  }
   if (local_.size() >= k_max_local_buckets) local_.clear();
   auto it = local_.try_emplace(principal, full_bucket(burst_, now)).first;
   auto v = take_token(it->second, now, rps_, burst_);

@@ -35,6 +35,8 @@ class rate_limiter {
   void admit(const std::string& principal, decision_fn then);
   /// "off", "local", "redis" or "local (redis down)".
   std::string mode() const;
+  /// In-process buckets held now (full ones are swept once a second).
+  std::size_t local_buckets();
   bool redis_configured() const { return !redis_url_.empty(); }
   bool redis_up() const { return redis_up_; }
 
@@ -56,6 +58,7 @@ class rate_limiter {
 
   std::mutex local_mtx_;
   std::unordered_map<std::string, token_bucket> local_;
+  std::int64_t last_sweep_ms_ = 0;
 
   std::mutex mtx_;
   std::condition_variable cv_;

@@ -10,6 +10,7 @@
 #include "actors/store_pool.hpp"
 #include "actors/cluster.hpp"
 #include "actors/system.hpp"
+#include "app/memory.hpp"
 #include "domain/time.hpp"
 #include "http/json.hpp"
 #include "http/route_support.hpp"
@@ -278,6 +279,19 @@ void write_health_detailed(json_writer& w, service& svc, bool store_ok, double s
       .field("maxConnections", svc.max_connections)
       .field("connectionsRefused", svc.connections_refused.load())
       .end_object();
+  // Memory: a leak grows allocatedBytes; the allocator or SQLite's caches settling grow only
+  // the others (bench/soak records them all). -1: not known (no tcmalloc in this build).
+  auto mem = read_memory();
+  w.key("memory")
+      .begin_object()
+      .field("rssBytes", mem.rss)
+      .field("rssAnonBytes", mem.rss_anon)
+      .field("allocatedBytes", mem.allocated)
+      .field("allocatorFreeBytes", mem.allocator_free)
+      .field("sqliteBytes", mem.sqlite)
+      .field("rateLimitBuckets", static_cast<std::int64_t>(svc.limiter ? svc.limiter->local_buckets() : 0))
+      .field("cachedSessions", static_cast<std::int64_t>(svc.sessions.size()))
+      .end_object();
   w.end_object();
   w.end_object();
 }
@@ -316,6 +330,8 @@ void dashboard_data(const exchange_ptr& ex) {
 
 void health_metrics(const exchange_ptr& ex) {
   http_response r;
+  auto mem = read_memory();
+  ex->svc.stats.set_memory(mem.rss, mem.allocated, mem.allocator_free, mem.sqlite);
   r.body = ex->svc.stats.render();
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   ex->respond(std::move(r));

@@ -20,8 +20,20 @@ std::optional<session> session_cache::get(const std::string& token_hash, std::in
 
 void session_cache::put(const session& s, std::int64_t now_ms) {
   std::lock_guard<std::mutex> guard(mtx_);
+  // Stale entries go once per freshness period: without it every session ever resolved stayed
+  // until the cap (the soak's RSS grew with a new guest session per journey).
+  if (now_ms - last_sweep_ms_ >= k_session_cache_ms) {
+    last_sweep_ms_ = now_ms;
+    for (auto i = by_hash_.begin(); i != by_hash_.end();)
+      i = now_ms >= i->second.fresh_until_ms ? by_hash_.erase(i) : std::next(i);
+  }
   if (by_hash_.size() >= k_max_cached_sessions) by_hash_.clear();
   by_hash_[s.token_hash] = entry{s, now_ms + k_session_cache_ms};
+}
+
+std::size_t session_cache::size() {
+  std::lock_guard<std::mutex> guard(mtx_);
+  return by_hash_.size();
 }
 
 void session_cache::drop_session(const std::string& session_id) {

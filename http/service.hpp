@@ -30,6 +30,7 @@ class session_cache {
   std::optional<session> get(const std::string& token_hash, std::int64_t now_ms);
   void put(const session& s, std::int64_t now_ms);
   void drop_session(const std::string& session_id);
+  std::size_t size();
 
  private:
   struct entry {
@@ -38,6 +39,7 @@ class session_cache {
   };
   std::mutex mtx_;
   std::unordered_map<std::string, entry> by_hash_;
+  std::int64_t last_sweep_ms_ = 0;
 };
 
 struct service {

@@ -25,8 +25,19 @@ class HealthTest(ServerTest):
         for key in ("node", "version", "uptimeSeconds", "components"):
             self.assertIn(key, d)
         comps = d["components"]
-        for key in ("store", "redis", "cluster", "actors", "bulkheads", "circuitBreakers"):
+        for key in ("store", "redis", "cluster", "actors", "bulkheads", "circuitBreakers", "memory"):
             self.assertIn(key, comps)
+        # Memory as the kernel, the allocator and SQLite see it (tcmalloc is absent from the
+        # sanitized builds: -1 there).
+        mem = comps["memory"]
+        self.assertGreater(mem["rssBytes"], 1 << 20)
+        self.assertGreater(mem["rssAnonBytes"], 0)
+        self.assertLessEqual(mem["rssAnonBytes"], mem["rssBytes"])
+        self.assertTrue(mem["allocatedBytes"] == -1 or mem["allocatedBytes"] > 0, mem)
+        self.assertTrue(mem["allocatorFreeBytes"] >= -1, mem)
+        if comps["store"]["kind"] == "sqlite":
+            self.assertGreater(mem["sqliteBytes"], 0)
+        self.assertGreaterEqual(mem["cachedSessions"], 0)
         self.assertEqual(comps["store"]["status"], "ok")
         self.assertEqual(comps["store"]["kind"], self.server.env["CARTD_STORE_URL"].split(":")[0])
         self.assertGreaterEqual(comps["actors"]["cart"]["live"], 1)
@@ -59,6 +70,8 @@ class HealthTest(ServerTest):
             self.assertTrue(
                 'cartd_http_requests_total{method="POST",route="/api/v1/cart/{cartId}/items",status="201"}' in text,
                 "add-item request not counted")
+            self.assertRegex(text, r'cartd_memory_bytes\{kind="rss"\} [1-9]')
+            self.assertRegex(text, r'cartd_memory_bytes\{kind="sqlite"\} [0-9]')
 
     def test_openapi_is_served(self):
         st, _, doc, _ = self.c.get("/openapi.json")

@@ -40,6 +40,30 @@ class LocalLimitTest(unittest.TestCase):
             self.assertEqual(c.get("/health/ready")[0], 200)  # probes are never limited
             _, _, d, _ = c.get("/health/detailed")
             self.assertEqual(d["components"]["redis"]["rateLimiter"], "local")
+            self.assertGreaterEqual(d["components"]["memory"]["rateLimitBuckets"], 1)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+    def test_buckets_refilled_to_their_burst_are_forgotten(self):
+        # A bucket back at its burst decides as a fresh one would: the node drops it (swept once
+        # a second), so principals seen once do not hold memory for the life of the process.
+        server = Server(CARTD_RATE_LIMIT_ENABLED="true", CARTD_RATE_LIMIT_RPS=20, CARTD_RATE_LIMIT_BURST=20)
+        try:
+            c = server.client()
+            for _ in range(30):
+                self.assertEqual(create(c, new_user())[0], 201)
+            _, _, d, _ = c.get("/health/detailed")
+            self.assertGreaterEqual(d["components"]["memory"]["rateLimitBuckets"], 2)
+            # 20 tokens at 20/s refill in a second; the sweep runs on a decision a second on.
+            time.sleep(1.3)
+            user = new_user()
+            self.assertEqual(create(c, user)[0], 201)
+            _, _, d, _ = c.get("/health/detailed")
+            self.assertEqual(d["components"]["memory"]["rateLimitBuckets"], 1)
+            # The one kept still limits: its burst is spent within 20 more creates (it refills
+            # at 20/s meanwhile, so a few more may pass).
+            codes = [create(c, user)[0] for _ in range(40)]
+            self.assertIn(429, codes)
         finally:
             self.assertEqual(server.stop(), 0)
 

@@ -36,6 +36,22 @@ TEST(token_bucket, a_clock_that_goes_back_refills_nothing) {
   EXPECT_EQ(b.last_ms, 5000);
 }
 
+TEST(token_bucket, a_bucket_refilled_to_the_burst_is_full_and_may_be_forgotten) {
+  auto b = full_bucket(2, 0);
+  EXPECT_TRUE(bucket_full_at(b, 0, 4, 2));
+  EXPECT_TRUE(take_token(b, 0, 4, 2).allowed);
+  EXPECT_FALSE(bucket_full_at(b, 0, 4, 2));
+  EXPECT_FALSE(bucket_full_at(b, 249, 4, 2));  // 1.996 tokens
+  EXPECT_TRUE(bucket_full_at(b, 250, 4, 2));   // 2: deciding with it or a fresh one is the same
+  EXPECT_FALSE(bucket_full_at(b, -5, 4, 2));   // a clock that went back refills nothing
+  EXPECT_TRUE(bucket_full_at(b, 10'000'000'000, 4, 2));
+  // The same verdicts follow from the remembered bucket and from a forgotten (fresh) one.
+  auto fresh = full_bucket(2, 250);
+  take_token(b, 250, 4, 2);
+  take_token(fresh, 250, 4, 2);
+  EXPECT_EQ(b.milli_tokens, fresh.milli_tokens);
+}
+
 TEST(token_bucket, retry_after_is_whole_seconds_rounded_up) {
   struct row {
     std::int64_t ms;
