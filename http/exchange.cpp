@@ -256,15 +256,17 @@ void exchange::write(http_response r) {
                   ? w.send(code, r.body)  // 204: no body, no Content-Type
                   : w.send(code, r.body,
                            Pistache::Http::Mime::MediaType::fromString(r.content_type));
-  if (req.close_connection) {
+  if (req.close_connection && on_transport_thread()) {
     // Pistache writes "Connection: Close" but keeps the socket open: end it once the answer is
     // written (FIN after the data; the client's close or the idle timeout then frees it). Only
     // on the connection's transport thread, where its descriptor is closed too, so that it is
-    // still this connection's: a write already done when an actor thread gets here runs this
-    // at once on the actor thread, and then the header and the idle timeout end it instead.
+    // still this connection's. Never from an actor thread: the promise send() returns is a
+    // chained one, which Pistache 0.0.5 resolves on the transport thread without its lock, so a
+    // continuation attached from another thread races with that resolution (ThreadSanitizer
+    // found it: scripts/test-tsan). An answer written from an actor thread is ended by its
+    // Connection: close header and, should the client not close, by the idle timeout.
     sent.then(
         [closing](ssize_t) {
-          if (!on_transport_thread()) return;
           if (auto peer = closing.lock()) ::shutdown(peer->fd(), SHUT_WR);
         },
         Pistache::Async::IgnoreException);
