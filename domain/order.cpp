@@ -119,7 +119,7 @@ std::string order_number(std::int64_t now_ms, std::uint64_t random_bits) {
   std::string out = "CD-";
   out += date;
   out += '-';
-  for (int shift = 25; shift >= 0; shift -= 5) out += k_crockford[(random_bits >> shift) & 31u];
+  for (int shift = 35; shift >= 0; shift -= 5) out += k_crockford[(random_bits >> shift) & 31u];
   return out;
 }
 

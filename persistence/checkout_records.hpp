@@ -31,6 +31,7 @@ struct place_order_result {
     expired,         ///< the session expired (its reservations are released)
     used_up,         ///< a discount reached its usage limit
     not_found,
+    number_taken,    ///< another order holds this order number: nothing was written
   } result = outcome::placed;
   order_record order;
 };

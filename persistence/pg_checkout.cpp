@@ -117,7 +117,8 @@ constexpr query q_drop_order_discounts{"co_drop_order_discounts",
 constexpr query q_insert_order{
     "co_insert_order",
     "INSERT INTO orders (id, order_number, checkout_id, user_id, session_id, status,"
-    " payment_status, version, doc, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"};
+    " payment_status, version, doc, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    " ON CONFLICT (order_number) DO NOTHING"};
 constexpr query q_order_of_checkout{"co_order_of_checkout",
                                     "SELECT doc FROM orders WHERE checkout_id = $1"};
 constexpr query q_load_order{"co_load_order", "SELECT doc FROM orders WHERE id = $1"};
@@ -379,10 +380,13 @@ place_order_result place_order(pg::connection& c, const place_order_request& r) 
   }
   release(c, s->id, q_commit_stock);
   const auto& o = r.order;
-  c.run(q_insert_order,
+  auto inserted = c.run(q_insert_order,
         {o.id, o.order_number, o.checkout_id, opt(o.user_id), opt(o.session_id),
          std::string(to_string(o.status)), std::string(to_string(o.payment.status)),
          ver(o.version), encode_order(o), num(o.created_at_ms)});
+  // Order numbers are random: one already taken leaves nothing written (the transaction is
+  // rolled back) and the caller draws another.
+  if (inserted.affected() != 1) return place_order_result{outcome::number_taken, {}};
   auto done = *s;
   done.status = checkout_status::completed;
   done.order_id = o.id;

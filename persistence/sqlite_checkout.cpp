@@ -58,7 +58,8 @@ constexpr const char* k_order_discounts =
 constexpr const char* k_drop_order_discounts = "DELETE FROM order_discounts WHERE order_id = ?1";
 constexpr const char* k_insert_order =
     "INSERT INTO orders (id, order_number, checkout_id, user_id, session_id, status,"
-    " payment_status, version, doc, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    " payment_status, version, doc, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    " ON CONFLICT (order_number) DO NOTHING";
 constexpr const char* k_order_of_checkout = "SELECT doc FROM orders WHERE checkout_id = ?1";
 constexpr const char* k_load_order = "SELECT doc FROM orders WHERE id = ?1";
 constexpr const char* k_update_order =
@@ -295,6 +296,9 @@ place_order_result place_order(sqlite::connection& c, const place_order_request&
     ins.bind(7, std::string_view(to_string(o.payment.status)));
     ins.bind(8, static_cast<std::int64_t>(o.version)).bind(9, encode_order(o));
     ins.bind(10, o.created_at_ms).run();
+    // Order numbers are random: one already taken leaves nothing written (the transaction is
+    // rolled back) and the caller draws another.
+    if (ins.changes() != 1) return place_order_result{outcome::number_taken, {}};
   }
   auto done = *s;
   done.status = checkout_status::completed;

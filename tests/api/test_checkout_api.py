@@ -22,7 +22,7 @@ BILLING = {"name": "Charles Babbage", "line1": "1 Difference Way", "line2": "Flo
            "city": "London", "postalCode": "SW1A 1AA", "country": "GB"}
 TOTALS_KEYS = {"currency", "subtotal", "discountTotal", "taxTotal", "shippingTotal", "total",
                "lines", "appliedDiscounts", "taxRate"}
-ORDER_NUMBER = re.compile(r"^CD-(\d{8})-[0-9A-HJKMNP-TV-Z]{6}$")
+ORDER_NUMBER = re.compile(r"^CD-(\d{8})-[0-9A-HJKMNP-TV-Z]{8}$")
 
 
 def user():

@@ -106,6 +106,8 @@ const char* what(place_order_result::outcome o) {
       return "used_up";
     case place_order_result::outcome::not_found:
       return "not_found";
+    case place_order_result::outcome::number_taken:
+      return "number_taken";
   }
   return "?";
 }
@@ -609,6 +611,33 @@ TEST_P(checkout_contract, placing_again_answers_with_the_first_order) {
   EXPECT_FALSE(db->load_order(retry.id));
   EXPECT_EQ(on_hand(p, "v"), 8);
   EXPECT_EQ(db->list_orders(everyone()).size(), 1u);
+}
+
+TEST_P(checkout_contract, an_order_number_already_taken_writes_nothing_and_another_is_placed) {
+  auto p = fresh("p");
+  stock(p, {{"v", 10}});
+  const auto now = now_ms();
+  auto first_session = opened(checkout_for(alice, {line(p, "v", 1)}));
+  auto first = order_for(first_session, now);
+  ASSERT_STREQ(what(place(first, now).result), "placed");
+  // Another checkout draws the same number: nothing of it is written, its stock stays
+  // reserved, its session open and its cart active, so the caller can draw again.
+  auto s = opened(checkout_for(alice, {line(p, "v", 2)}));
+  auto clash = order_for(s, now + 1);
+  clash.order_number = first.order_number;
+  auto events = std::vector<outbox_event>{{s.cart.value, "order_placed", "{}"}};
+  auto r = place(clash, now + 1, {}, events);
+  EXPECT_STREQ(what(r.result), "number_taken");
+  EXPECT_FALSE(db->load_order(clash.id));
+  EXPECT_EQ(on_hand(p, "v"), 9);
+  EXPECT_EQ(db->list_orders(everyone()).size(), 1u);
+  EXPECT_TRUE(db->active_checkout_of(s.cart));
+  // A fresh number places it.
+  auto again = order_for(s, now + 2);
+  ASSERT_NE(again.order_number, first.order_number);
+  EXPECT_STREQ(what(place(again, now + 2, {}, events).result), "placed");
+  EXPECT_EQ(on_hand(p, "v"), 7);
+  EXPECT_EQ(db->list_orders(everyone()).size(), 2u);
 }
 
 TEST_P(checkout_contract, racing_placements_of_a_session_make_one_order) {

@@ -89,19 +89,20 @@ TEST(order, cancelling_voids_an_authorization_refunds_a_capture_and_pays_back_on
   EXPECT_EQ(payment_on_cancel(payment_status::refunded), payment_undo::nothing);
 }
 
-TEST(order, number_is_the_utc_date_and_six_crockford_chars) {
+TEST(order, number_is_the_utc_date_and_eight_crockford_chars) {
   struct row {
     std::int64_t now_ms;
     std::uint64_t bits;
     const char* want;
   };
   const row rows[] = {
-      {1796256000000, 0xf325137, "CD-20261203-7K4M9Q"},           // 2026-12-03T00:00:00Z
-      {1796342399999, 0xf325137, "CD-20261203-7K4M9Q"},           // its last millisecond
-      {1709208000000, 0, "CD-20240229-000000"},                   // a leap day
-      {951868800000, 0x3fffffff, "CD-20000301-ZZZZZZ"},           // after a century leap day
-      {-1, 0x3fffffff, "CD-19691231-ZZZZZZ"},                     // before the epoch rounds down
-      {1796256000000, 0xffffffffc0000000, "CD-20261203-000000"},  // only the low 30 bits count
+      {1796256000000, 0xf325137, "CD-20261203-007K4M9Q"},            // 2026-12-03T00:00:00Z
+      {1796342399999, 0xf325137, "CD-20261203-007K4M9Q"},            // its last millisecond
+      {1709208000000, 0, "CD-20240229-00000000"},                    // a leap day
+      {951868800000, 0xffffffffff, "CD-20000301-ZZZZZZZZ"},          // after a century leap day
+      {-1, 0xffffffffff, "CD-19691231-ZZZZZZZZ"},                    // before the epoch rounds down
+      {1796256000000, 0xffffff0000000000, "CD-20261203-00000000"},   // only the low 40 bits count
+      {1796256000000, 0x8000000000, "CD-20261203-G0000000"},         // the 40th bit leads
   };
   for (const auto& r : rows) EXPECT_EQ(order_number(r.now_ms, r.bits), r.want) << r.now_ms;
 }
@@ -110,7 +111,7 @@ TEST(order, number_avoids_letters_that_read_as_digits) {
   for (std::uint64_t bits = 0; bits < 32; ++bits) {
     // Every symbol once, in the last place.
     const std::string n = order_number(0, bits);
-    ASSERT_EQ(n.size(), 18u);
+    ASSERT_EQ(n.size(), 20u);
     EXPECT_EQ(n.find_first_of("ILOU"), std::string::npos) << n;
     EXPECT_EQ(n.find_first_of("abcdefghijklmnopqrstuvwxyz"), std::string::npos) << n;
   }
