@@ -25,10 +25,28 @@ class connection {
   sqlite3* handle() { return db_; }
   sqlite3_stmt* prepared(const char* sql);
   void exec(const char* sql);
+  /// How this connection waits for the writer lock (sqlite_db.cpp, wait_for_lock): a group
+  /// commit waits patiently (the writes queued meanwhile join its batch), anything else
+  /// retries within a millisecond.
+  void set_patient(bool patient) { patient_ = patient; }
+  bool patient() const { return patient_; }
 
  private:
   sqlite3* db_ = nullptr;
+  bool patient_ = false;
   std::unordered_map<const char*, sqlite3_stmt*> stmts_;
+};
+
+/// Makes a connection wait patiently for the writer lock while it lives.
+class patience {
+ public:
+  explicit patience(connection& c) : c_(c) { c_.set_patient(true); }
+  ~patience() { c_.set_patient(false); }
+  patience(const patience&) = delete;
+  patience& operator=(const patience&) = delete;
+
+ private:
+  connection& c_;
 };
 
 /// A prepared statement in use: binds, steps, and resets itself when it goes out of scope.

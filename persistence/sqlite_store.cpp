@@ -286,6 +286,7 @@ class sqlite_store final : public store {
     auto c = pool_.acquire();
     std::vector<write_status> out;
     out.reserve(units.size());
+    sqlite::patience patient(*c);  // waits for the lock as SQLite does: see wait_for_lock
     sqlite::transaction tx(*c);
     for (const auto& unit : units) {
       c->exec("SAVEPOINT unit");
