@@ -21,7 +21,7 @@ std::optional<session> session_cache::get(const std::string& token_hash, std::in
 void session_cache::put(const session& s, std::int64_t now_ms) {
   std::lock_guard<std::mutex> guard(mtx_);
   // Stale entries go once per freshness period: without it every session ever resolved stayed
-  // until the cap (the soak's RSS grew with a new guest session per journey).
+  // until the 100 000 cap (memory that grows with every guest session a node has seen).
   if (now_ms - last_sweep_ms_ >= k_session_cache_ms) {
     last_sweep_ms_ = now_ms;
     for (auto i = by_hash_.begin(); i != by_hash_.end();)
