@@ -6,6 +6,17 @@ namespace cartd {
 
 namespace {
 constexpr std::int64_t k_milli = 1000;
+
+/// The milli-tokens `b` holds at `now_ms` (a clock that went back refills nothing): rate tokens
+/// per second = rate milli-tokens per millisecond, never above the burst. The gap is clamped
+/// first so that a bucket idle for years cannot overflow.
+std::int64_t refilled(const token_bucket& b, std::int64_t now_ms, std::int64_t rate,
+                      std::int64_t burst) {
+  const std::int64_t cap = burst * k_milli;
+  if (now_ms <= b.last_ms) return b.milli_tokens;
+  std::int64_t gap = std::min(now_ms - b.last_ms, cap / rate + 1);
+  return std::min(cap, b.milli_tokens + gap * rate);
+}
 }
 
 token_bucket full_bucket(std::int64_t burst, std::int64_t now_ms) {
@@ -14,12 +25,8 @@ token_bucket full_bucket(std::int64_t burst, std::int64_t now_ms) {
 
 bucket_verdict take_token(token_bucket& b, std::int64_t now_ms, std::int64_t rate,
                           std::int64_t burst) {
-  const std::int64_t cap = burst * k_milli;
   if (now_ms > b.last_ms) {
-    // rate tokens per second = rate milli-tokens per millisecond. Clamp the gap first so
-    // that a bucket idle for years cannot overflow.
-    std::int64_t gap = std::min(now_ms - b.last_ms, cap / rate + 1);
-    b.milli_tokens = std::min(cap, b.milli_tokens + gap * rate);
+    b.milli_tokens = refilled(b, now_ms, rate, burst);
     b.last_ms = now_ms;
   }
   if (b.milli_tokens >= k_milli) {
@@ -32,11 +39,7 @@ bucket_verdict take_token(token_bucket& b, std::int64_t now_ms, std::int64_t rat
 
 bool bucket_full_at(const token_bucket& b, std::int64_t now_ms, std::int64_t rate,
                     std::int64_t burst) {
-  const std::int64_t cap = burst * k_milli;
-  if (b.milli_tokens >= cap) return true;
-  if (now_ms <= b.last_ms) return false;
-  std::int64_t gap = std::min(now_ms - b.last_ms, cap / rate + 1);
-  return b.milli_tokens + gap * rate >= cap;
+  return refilled(b, now_ms, rate, burst) >= burst * k_milli;
 }
 
 int retry_after_seconds(std::int64_t retry_after_ms) {
