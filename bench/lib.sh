@@ -46,7 +46,15 @@ bench_data() {
 
 # cpu_ticks: user + system CPU time of the cartd process so far, in clock ticks (/proc/PID/stat
 # fields 14 and 15; the name field holds no space for cartd).
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$CARTD_PID/stat"; }
+# With CARTD_PIDS set (a cluster: every node's pid), the sum over those processes: a forwarded
+# request costs CPU on the node that took it and on the owner.
+cpu_ticks() {
+  local p t=0
+  for p in ${CARTD_PIDS:-$CARTD_PID}; do
+    t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
 CLK_TCK=$(getconf CLK_TCK)
 
 # bench_wrk NAME CONNECTIONS SCRIPT PATH: prints "NAME req/s p50_ms p99_ms non2xx cpu_us", where

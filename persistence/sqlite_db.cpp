@@ -80,6 +80,8 @@ void connection::exec(const char* sql) {
   }
 }
 
+void connection::run(const char* sql) { statement(*this, sql).run(); }
+
 statement::statement(connection& c, const char* sql) : conn_(c), st_(c.prepared(sql)) {}
 
 statement::~statement() {
@@ -137,14 +139,14 @@ pool::pool(std::string path, int size, std::chrono::milliseconds wait)
 
 pool::lease pool::acquire() { return impl_.acquire_or_throw<store_error>(); }
 
-transaction::transaction(connection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE"); }
+transaction::transaction(connection& c) : c_(c) { c_.run("BEGIN IMMEDIATE"); }
 
 transaction::~transaction() {
   if (!done_) sqlite3_exec(c_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
 void transaction::commit() {
-  c_.exec("COMMIT");
+  c_.run("COMMIT");
   done_ = true;
 }
 

@@ -25,6 +25,9 @@ class connection {
   sqlite3* handle() { return db_; }
   sqlite3_stmt* prepared(const char* sql);
   void exec(const char* sql);
+  /// One statement from a named constant or literal, prepared once and kept like any other
+  /// (exec parses its text on every call: BEGIN/COMMIT/SAVEPOINT run on every write).
+  void run(const char* sql);
   /// How this connection waits for the writer lock (sqlite_db.cpp, wait_for_lock): a group
   /// commit waits patiently (the writes queued meanwhile join its batch), anything else
   /// retries within a millisecond.

@@ -289,7 +289,7 @@ class sqlite_store final : public store {
     sqlite::patience patient(*c);  // waits for the lock as SQLite does: see wait_for_lock
     sqlite::transaction tx(*c);
     for (const auto& unit : units) {
-      c->exec("SAVEPOINT unit");
+      c->run("SAVEPOINT unit");
       bool ok = true;
       for (const auto& w : unit.writes) ok = ok && write_one(*c, w);
       if (ok && unit.completes) ok = complete(*c, *unit.completes);  // claim gone: not written
@@ -299,7 +299,11 @@ class sqlite_store final : public store {
           ev.bind(1, e.cart_id).bind(2, e.type).bind(3, e.payload).bind(4, now_ms()).run();
         }
       }
-      c->exec(ok ? "RELEASE unit" : "ROLLBACK TO unit; RELEASE unit");
+      if (ok) {
+        c->run("RELEASE unit");
+      } else {
+        c->exec("ROLLBACK TO unit; RELEASE unit");
+      }
       out.push_back(ok ? write_status::committed : write_status::conflict);
     }
     tx.commit();
