@@ -339,17 +339,12 @@ void dispatch(self_ptr self, const cart_request& req, const reply_fn& done, int 
   done(cart_reply::failure(make_error(error_code::internal, "unknown cart command")));
 }
 
-void schedule_idle_check(self_ptr self, std::chrono::milliseconds after) {
-  self->delayed_send(self, after, idle_atom::value);
-}
-
 }  // namespace
 
 cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps deps) {
   self->state.id = std::move(id);
   self->state.deps = std::move(deps);
   self->state.last_active_ms = now_ms();
-  schedule_idle_check(self, self->state.deps.idle_timeout);
   self->set_exception_handler([self](std::exception_ptr&) -> caf::error {
     // A bug threw: answer the command in hand, then die; the registry sees the failure and
     // the next message starts a fresh actor from the last committed snapshot.
@@ -397,13 +392,12 @@ cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps dep
         return rp;
       },
       [self](idle_atom) {
+        // The registry's sweep asks (actors/cart_registry.cpp): no timer of its own per cart.
         auto& st = self->state;
         auto idle_for = std::chrono::milliseconds(now_ms() - st.last_active_ms);
         if (idle_for >= st.deps.idle_timeout) {
           caf::anon_send(st.deps.registry, passivate_atom::value, st.id.value,
                          caf::actor_cast<caf::actor>(self));
-        } else {
-          schedule_idle_check(self, st.deps.idle_timeout - idle_for);
         }
       },
       [self](passivate_atom) { self->quit(); },

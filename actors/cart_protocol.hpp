@@ -108,7 +108,8 @@ using cart_registry_actor =
     caf::typed_actor<caf::replies_to<cart_request>::with<cart_reply>,
                      caf::reacts_to<evict_atom, std::string>,
                      caf::reacts_to<forget_atom, std::string>, caf::reacts_to<rehome_atom>,
-                     caf::reacts_to<passivate_atom, std::string, caf::actor>>;
+                     caf::reacts_to<passivate_atom, std::string, caf::actor>,
+                     caf::reacts_to<idle_atom>>;
 
 }  // namespace cartd
 

@@ -138,19 +138,19 @@ void complete_order(checkout_self self, checkout_session s, provider_payment pay
   checkout_io<place_order_result>(
       self,
       [first = req, events, catalog = deps.catalog](store& st) {
-        auto req = first;
+        auto attempt = first;
         // Order numbers carry 40 random bits a day: a number already taken (the soak met three
         // in 80 000 orders with the 30 bits they had) is drawn again, at most k_number_draws
         // times; nothing of the order is written until one is free.
         constexpr int k_number_draws = 5;
         for (int draw = 1;; ++draw) {
-          auto r = st.place_order(req);
-          if (r.result == place_order_result::outcome::placed) forget_products(catalog, req.order.items);
+          auto r = st.place_order(attempt);
+          if (r.result == place_order_result::outcome::placed) forget_products(catalog, attempt.order.items);
           if (r.result != place_order_result::outcome::number_taken || draw == k_number_draws)
             return r;
-          req.order.order_number = order_number(req.now_ms, random_bits());
+          attempt.order.order_number = order_number(attempt.now_ms, random_bits());
           if (events)
-            req.events.back().payload = encode_order_event("order_placed", req.order, req.now_ms);
+            attempt.events.back().payload = encode_order_event("order_placed", attempt.order, attempt.now_ms);
         }
       },
       [self, s, pay, done](std::optional<place_order_result> r) {

@@ -64,6 +64,8 @@ def main():
         live = seeds.split(",")
         while True:
             st, body = call(port_a, "POST", "/api/v1/cart", token, {})
+            if st != 201:
+                sys.exit("failover: POST /cart answered %s: %s" % (st, body[:300]))
             cid = json.loads(body)["id"]
             if owner_of(cid, live) == victim:
                 break
