@@ -34,7 +34,7 @@ void dispatch(self_ptr self, const cart_request& req, const reply_fn& done, int 
 /// How each line of `c` stands against the catalog, from the node's product cache (filled by
 /// with_catalog before the command ran; a product that expired from it since counts as as-is).
 std::vector<line_state> line_states_of(self_ptr self, const cart& c) {
-  auto* catalog = self->state.deps.catalog;
+  auto* catalog = self->state.deps->catalog;
   auto now = now_ms();
   const auto& gone = self->state.gone_products;
   std::vector<line_state> out;
@@ -62,7 +62,7 @@ template <class Next>
 void with_catalog(self_ptr self, Next next, const reply_fn& done) {
   auto& st = self->state;
   if (!st.current || st.current->items.empty()) return next();
-  auto* catalog = st.deps.catalog;
+  auto* catalog = st.deps->catalog;
   auto now = now_ms();
   std::vector<product_id> missing;
   for (const auto& it : st.current->items) {
@@ -72,7 +72,7 @@ void with_catalog(self_ptr self, Next next, const reply_fn& done) {
   }
   if (missing.empty()) return next();
   call_store<std::vector<std::optional<product>>>(
-      self, st.deps.store_pool, st.deps.io_timeout, true,
+      self, st.deps->store_pool, st.deps->io_timeout, true,
       [missing](store& s) {
         std::vector<std::optional<product>> found;
         for (const auto& id : missing) found.push_back(s.get_product(id));
@@ -97,7 +97,7 @@ void with_loaded(self_ptr self, Next next, const reply_fn& done) {
   if (self->state.loaded) return next();
   auto id = self->state.id;
   call_store<std::optional<cart>>(
-      self, self->state.deps.store_pool, self->state.deps.io_timeout, true,
+      self, self->state.deps->store_pool, self->state.deps->io_timeout, true,
       [id](store& s) { return s.load_cart(id); },
       [self, next = std::move(next), done](std::optional<std::optional<cart>> loaded) {
         if (!loaded) return done(unavailable("the store did not answer"));
@@ -115,7 +115,7 @@ void persist(self_ptr self, write_unit unit, cart next, cart_request req, reply_
   // writer always answers (its transaction ends in a commit, an error, or the store's own
   // busy timeout). The HTTP request around this has its bounded timeout (503 on expiry).
   bool recorded = unit.completes.has_value();
-  self->request(self->state.deps.writer, caf::infinite, std::move(unit))
+  self->request(self->state.deps->writer, caf::infinite, std::move(unit))
       .await(
           [self, next = std::move(next), req = std::move(req), done = std::move(done), attempt,
            recorded](write_status st) mutable {
@@ -172,9 +172,9 @@ std::vector<outbox_event> events_for(const cart_request& req, const std::optiona
 write_unit unit_for(self_ptr self, const cart_request& req, std::vector<cart_write> writes,
                     const cart& next) {
   write_unit unit{std::move(writes), std::nullopt, {}};
-  if (self->state.deps.publish_events) unit.events = events_for(req, self->state.current, next);
+  if (self->state.deps->publish_events) unit.events = events_for(req, self->state.current, next);
   const auto& spec = req.idempotency;
-  const auto* render = self->state.deps.render;
+  const auto* render = self->state.deps->render;
   if (!spec.idempotency_key.empty() && render && *render) {
     auto reply = cart_reply::success(next);
     reply.lines = line_states_of(self, next);
@@ -199,12 +199,12 @@ void apply(self_ptr self, const cart_request& req, result<cart> next, const repl
 template <class Next>
 void with_offer(self_ptr self, const product_id& p, const variant_id& v, Next next,
                 const reply_fn& done) {
-  auto* catalog = self->state.deps.catalog;
+  auto* catalog = self->state.deps->catalog;
   if (auto cached = catalog->get(p, now_ms())) {
     if (auto offer = offer_for(*cached, v)) return next(std::move(*offer));
   }
   call_store<std::optional<product>>(
-      self, self->state.deps.store_pool, self->state.deps.io_timeout, true,
+      self, self->state.deps->store_pool, self->state.deps->io_timeout, true,
       [p](store& s) { return s.get_product(p); },
       [v, p, catalog, next = std::move(next), done](std::optional<std::optional<product>> found) {
         if (!found) return done(unavailable("the catalog did not answer"));
@@ -221,7 +221,7 @@ void with_offer(self_ptr self, const product_id& p, const variant_id& v, Next ne
 void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, const reply_fn& done,
            int attempt) {
   cart_request lend{cmd.source, req.who, std::nullopt, lend_for_merge{}, nullptr, {}};
-  self->request(self->state.deps.registry, self->state.deps.io_timeout, std::move(lend))
+  self->request(self->state.deps->registry, self->state.deps->io_timeout, std::move(lend))
       .await(
           [self, req, cmd, done, attempt](cart_reply& source) {
             if (!source.ok) {
@@ -230,16 +230,16 @@ void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, const 
               return done(cart_reply::failure(source.error));
             }
             auto& target = *self->state.current;
-            auto* book = self->state.deps.pricing;
+            auto* book = self->state.deps->pricing;
             auto merged = merge_carts(
-                target, source.state, cmd.strategy, self->state.deps.limits,
+                target, source.state, cmd.strategy, self->state.deps->limits,
                 pricing_book::code_checker(book ? book->current() : nullptr, now_ms()), now_ms());
             if (!merged) return done(cart_reply::failure(merged.error()));
             auto unit = unit_for(self, req,
                                  {cart_write{merged->target, target.version},
                                   cart_write{merged->source, source.state.version}},
                                  merged->target);
-            if (self->state.deps.publish_events) {
+            if (self->state.deps->publish_events) {
               auto now = now_ms();
               unit.events = {
                   outbox_event{merged->target.id.value, "cart_merged",
@@ -249,7 +249,7 @@ void merge(self_ptr self, const cart_request& req, const merge_cart& cmd, const 
                                encode_event("cart_merged", merged->source, nullptr,
                                             merged->target.id.value, now)}};
             }
-            auto registry = self->state.deps.registry;
+            auto registry = self->state.deps->registry;
             auto who = req.who;
             auto source_id = cmd.source;
             // Either way the source's stored state may have moved: it reloads before its next
@@ -269,7 +269,7 @@ void dispatch(self_ptr self, const cart_request& req, const reply_fn& done, int 
   if (auto* c = std::get_if<create_cart>(&req.command)) {
     if (st.current) return done(cart_reply::failure(make_error(error_code::conflict, "cart exists")));
     cart fresh = new_cart(st.id, req.who, c->currency, c->region, now);
-    st.deps.stats->carts_created.Increment();
+    st.deps->stats->carts_created.Increment();
     auto unit = unit_for(self, req, {cart_write{fresh, 0}}, fresh);
     return persist(self, std::move(unit), std::move(fresh), req, done, attempt);
   }
@@ -284,7 +284,7 @@ void dispatch(self_ptr self, const cart_request& req, const reply_fn& done, int 
     // No cart behind this id (a mistyped or guessed id, a deleted cart): nothing worth keeping
     // in memory until the idle timeout, or random ids would fill the node with empty actors.
     // The registry's handshake keeps whatever it already forwarded here ahead of the stop.
-    caf::anon_send(st.deps.registry, passivate_atom::value, st.id.value,
+    caf::anon_send(st.deps->registry, passivate_atom::value, st.id.value,
                    caf::actor_cast<caf::actor>(self));
     return done(not_found());
   }
@@ -295,16 +295,16 @@ void dispatch(self_ptr self, const cart_request& req, const reply_fn& done, int 
     return done(cart_reply::success(cur));
   }
   if (auto err = check_version(cur, req.if_match)) return done(cart_reply::failure(*err));
-  const auto& limits = st.deps.limits;
+  const auto& limits = st.deps->limits;
   if (auto* a = std::get_if<add_item_cmd>(&req.command)) {
     auto qty = a->quantity;
     return with_offer(
         self, a->product, a->variant,
         [self, req, done, attempt, qty](variant_offer offer) {
           auto& s = self->state;
-          auto next = cartd::add_item(*s.current, offer, qty, s.deps.limits,
+          auto next = cartd::add_item(*s.current, offer, qty, s.deps->limits,
                                       item_id{new_uuid_v7(now_ms())}, now_ms());
-          if (next) s.deps.stats->items_added.Increment();
+          if (next) s.deps->stats->items_added.Increment();
           apply(self, req, std::move(next), done, attempt);
         },
         done);
@@ -322,7 +322,7 @@ void dispatch(self_ptr self, const cart_request& req, const reply_fn& done, int 
         [self, req, done, attempt, item, qty](variant_offer offer) {
           auto& s = self->state;
           apply(self, req,
-                set_item_quantity(*s.current, item, qty, offer, s.deps.limits, now_ms()), done,
+                set_item_quantity(*s.current, item, qty, offer, s.deps->limits, now_ms()), done,
                 attempt);
         },
         done);
@@ -330,7 +330,7 @@ void dispatch(self_ptr self, const cart_request& req, const reply_fn& done, int 
   if (auto* r = std::get_if<remove_item_cmd>(&req.command))
     return apply(self, req, remove_item(cur, r->item, now), done, attempt);
   if (auto* p = std::get_if<patch_cart_cmd>(&req.command)) {
-    auto rules = st.deps.pricing ? st.deps.pricing->current() : nullptr;
+    auto rules = st.deps->pricing ? st.deps->pricing->current() : nullptr;
     return apply(self, req, pricing_book::patch(cur, p->patch, rules, now), done, attempt);
   }
   if (std::holds_alternative<delete_cart_cmd>(req.command))
@@ -341,7 +341,8 @@ void dispatch(self_ptr self, const cart_request& req, const reply_fn& done, int 
 
 }  // namespace
 
-cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps deps) {
+cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id,
+                                        std::shared_ptr<const cart_deps> deps) {
   self->state.id = std::move(id);
   self->state.deps = std::move(deps);
   self->state.last_active_ms = now_ms();
@@ -354,7 +355,7 @@ cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps dep
   return {
       [self](cart_request& req) -> caf::result<cart_reply> {
         auto& st = self->state;
-        st.deps.stats->cart_mailbox_depth.Decrement();
+        st.deps->stats->cart_mailbox_depth.Decrement();
         st.last_active_ms = now_ms();
         auto rp = self->make_response_promise<cart_reply>();
         auto start = std::chrono::steady_clock::now();
@@ -368,7 +369,7 @@ cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps dep
           if (r.ok && !internal) r.lines = line_states_of(self, r.state);
           self->state.pending = nullptr;
           std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-          self->state.deps.stats->cart_message_seconds.Observe(took.count());
+          self->state.deps->stats->cart_message_seconds.Observe(took.count());
           if (sink) {
             sink->deliver(std::move(r));
             sink.reset();
@@ -395,8 +396,8 @@ cart_actor::behavior_type cart_behavior(self_ptr self, cart_id id, cart_deps dep
         // The registry's sweep asks (actors/cart_registry.cpp): no timer of its own per cart.
         auto& st = self->state;
         auto idle_for = std::chrono::milliseconds(now_ms() - st.last_active_ms);
-        if (idle_for >= st.deps.idle_timeout) {
-          caf::anon_send(st.deps.registry, passivate_atom::value, st.id.value,
+        if (idle_for >= st.deps->idle_timeout) {
+          caf::anon_send(st.deps->registry, passivate_atom::value, st.id.value,
                          caf::actor_cast<caf::actor>(self));
         }
       },

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 
 #include "actors/cart_protocol.hpp"
 
@@ -36,12 +37,15 @@ struct cart_deps {
 };
 
 struct cart_actor_state;
+/// `deps` is shared by every cart of a registry (one copy per node, not per live cart).
 cart_actor::behavior_type cart_behavior(cart_actor::stateful_pointer<cart_actor_state> self,
-                                        cart_id id, cart_deps deps);
+                                        cart_id id, std::shared_ptr<const cart_deps> deps);
 
 struct cart_actor_state {
   cart_id id;
-  cart_deps deps;
+  // Shared, not a copy per actor: with it the actor object fits tcmalloc's 1 536-byte size
+  // class instead of 1 792 (RSS per live cart, bench/run).
+  std::shared_ptr<const cart_deps> deps;
   std::optional<cart> current;  ///< the last committed state; nothing when the cart is unknown
   bool loaded = false;
   std::int64_t last_active_ms = 0;

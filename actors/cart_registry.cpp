@@ -22,6 +22,8 @@ struct live_cart {
 
 struct registry_state {
   cart_deps deps;
+  /// What every cart actor of this registry shares (deps, with the registry's own handle).
+  std::shared_ptr<const cart_deps> shared_deps;
   std::shared_ptr<const placement> where;
   std::shared_ptr<registry_stats> stats;
   std::unordered_map<std::string, live_cart> carts;
@@ -47,9 +49,12 @@ cart_actor& find_or_spawn(self_ptr self, const cart_id& id) {
     it->second.last_routed_ms = now_ms();
     return it->second.actor;
   }
-  auto deps = st.deps;
-  deps.registry = caf::actor_cast<cart_registry_actor>(self);
-  auto a = self->spawn(cart_behavior, id, deps);
+  if (!st.shared_deps) {
+    auto deps = std::make_shared<cart_deps>(st.deps);
+    deps->registry = caf::actor_cast<cart_registry_actor>(self);
+    st.shared_deps = std::move(deps);
+  }
+  auto a = self->spawn(cart_behavior, id, st.shared_deps);
   self->monitor(a);
   st.ids.emplace(a.address(), id.value);
   st.stats->spawned++;
