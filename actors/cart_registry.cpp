@@ -27,7 +27,9 @@ struct registry_state {
   std::shared_ptr<const placement> where;
   std::shared_ptr<registry_stats> stats;
   std::unordered_map<std::string, live_cart> carts;
-  std::unordered_map<caf::actor_addr, std::string> ids;
+  /// The id of each live cart actor, for its down message: the key of its entry in `carts`
+  /// (unordered_map nodes do not move; forget() erases both together).
+  std::unordered_map<caf::actor_addr, const std::string*> ids;
 };
 
 using self_ptr = cart_registry_actor::stateful_pointer<registry_state>;
@@ -56,10 +58,12 @@ cart_actor& find_or_spawn(self_ptr self, const cart_id& id) {
   }
   auto a = self->spawn(cart_behavior, id, st.shared_deps);
   self->monitor(a);
-  st.ids.emplace(a.address(), id.value);
+  auto addr = a.address();
   st.stats->spawned++;
   st.deps.stats->carts_spawned.Increment();
-  auto& slot = st.carts.emplace(id.value, live_cart{std::move(a), now_ms()}).first->second.actor;
+  auto entry = st.carts.emplace(id.value, live_cart{std::move(a), now_ms()}).first;
+  st.ids.emplace(std::move(addr), &entry->first);
+  auto& slot = entry->second.actor;
   st.stats->live = static_cast<std::int64_t>(st.carts.size());
   st.deps.stats->carts_live.Set(static_cast<double>(st.carts.size()));
   return slot;
@@ -101,7 +105,7 @@ cart_registry_actor::behavior_type registry(self_ptr self, cart_deps deps, std::
     auto& st = self->state;
     auto it = st.ids.find(dm.source);
     if (it == st.ids.end()) return;  // passivated earlier
-    std::string id = it->second;
+    std::string id = *it->second;
     forget(self, id);
     if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
       // Failed: the next message for this cart spawns a fresh actor from the last snapshot.
