@@ -18,6 +18,10 @@ namespace {
 struct live_cart {
   cart_actor actor;
   std::int64_t last_routed_ms = 0;
+  /// When the sweep last asked it whether it is idle: asked at most once per idle timeout (a
+  /// cart stuck in a long store call would otherwise collect one question per sweep), and
+  /// asked again after that (it may have said no: its own clock also counts internal messages).
+  std::int64_t asked_idle_ms = 0;
 };
 
 struct registry_state {
@@ -182,8 +186,11 @@ cart_registry_actor::behavior_type registry(self_ptr self, cart_deps deps, std::
         auto& st = self->state;
         auto idle_ms = static_cast<std::int64_t>(st.deps.idle_timeout.count());
         auto now = now_ms();
-        for (const auto& [id, c] : st.carts)
-          if (now - c.last_routed_ms >= idle_ms) self->send(c.actor, idle_atom::value);
+        for (auto& [id, c] : st.carts) {
+          if (now - c.last_routed_ms < idle_ms || now - c.asked_idle_ms < idle_ms) continue;
+          c.asked_idle_ms = now;
+          self->send(c.actor, idle_atom::value);
+        }
         self->delayed_send(self, sweep_period(st.deps.idle_timeout), idle_atom::value);
       },
       [self](passivate_atom, const std::string& id, const caf::actor& who) {

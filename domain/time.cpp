@@ -1,5 +1,6 @@
 #include "domain/time.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cctype>
@@ -42,6 +43,11 @@ char* digits(char* out, int v, int width) {
 // (glibc takes its time-zone lock even for UTC) and snprintf (a profile of add-item: 2 % of
 // the server's CPU).
 std::string format_rfc3339(std::int64_t unix_ms) {
+  // RFC 3339 has four year digits: an instant outside 0000-01-01 .. 9999-12-31 is written as
+  // the nearest one inside (clamping the instant, not just its year, keeps the date real).
+  constexpr std::int64_t k_first_ms = -62167219200000;  // 0000-01-01T00:00:00.000Z
+  constexpr std::int64_t k_last_ms = 253402300799999;   // 9999-12-31T23:59:59.999Z
+  unix_ms = std::clamp(unix_ms, k_first_ms, k_last_ms);
   std::int64_t secs = unix_ms / 1000;
   int ms = static_cast<int>(unix_ms % 1000);
   if (ms < 0) {
@@ -56,7 +62,6 @@ std::string format_rfc3339(std::int64_t unix_ms) {
   }
   int y = 0, mo = 0, d = 0;
   civil_from_days(days, y, mo, d);
-  if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999;  // RFC 3339 has four year digits
   char buf[24];
   char* p = digits(buf, y, 4);
   *p++ = '-';

@@ -40,6 +40,10 @@ TEST(time, formats_rfc3339_with_milliseconds) {
   EXPECT_EQ(format_rfc3339(951782400000), "2000-02-29T00:00:00.000Z");  // a leap day of a /400
   EXPECT_EQ(format_rfc3339(4107542399999), "2100-02-28T23:59:59.999Z");  // 2100 is no leap year
   EXPECT_EQ(format_rfc3339(-1), "1969-12-31T23:59:59.999Z");
+  // Beyond four year digits: the nearest instant that has them, never a made-up date.
+  EXPECT_EQ(format_rfc3339(253402300800000 + 59 * 86400000LL), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(format_rfc3339(-62167219200001), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_rfc3339(-62167219200000), "0000-01-01T00:00:00.000Z");
 }
 
 TEST(time, rfc3339_agrees_with_gmtime_across_two_centuries) {
