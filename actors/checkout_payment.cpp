@@ -132,12 +132,11 @@ void complete_order(checkout_self self, checkout_session s, provider_payment pay
                         now);
   order.version = 1;
   place_order_request req{order, s.discounts, {}, now};
-  bool events = deps.publish_events;
-  if (events)
+  if (deps.publish_events)
     req.events.push_back({s.cart.value, "order_placed", encode_order_event("order_placed", order, now)});
   checkout_io<place_order_result>(
       self,
-      [first = req, events, catalog = deps.catalog](store& st) {
+      [first = req, catalog = deps.catalog](store& st) {
         auto attempt = first;
         // Order numbers carry 40 random bits a day: a number already taken (the soak met three
         // in 80 000 orders with the 30 bits they had) is drawn again, at most k_number_draws
@@ -149,7 +148,7 @@ void complete_order(checkout_self self, checkout_session s, provider_payment pay
           if (r.result != place_order_result::outcome::number_taken || draw == k_number_draws)
             return r;
           attempt.order.order_number = order_number(attempt.now_ms, random_bits());
-          if (events)
+          if (!attempt.events.empty())  // order_placed, the one event: names the new number
             attempt.events.back().payload = encode_order_event("order_placed", attempt.order, attempt.now_ms);
         }
       },
